@@ -1,0 +1,142 @@
+"""The build loop: keys, decisions and outcomes for every job a build needs.
+
+`Build.run` asks the scheduler to walk the targets' jobs in dependency
+order. For each job it computes the would-be setup record and key, asks the
+pure rebuild decision whether a finished job already has that key, and
+either reuses it, reports it (dry run), or hands a `LocalJobRun` to the
+scheduler. Results are published and recorded as each job ends, never in
+one write at the end.
+"""
+
+import os
+import time
+
+from exmake import graph
+from exmake.errors import Interrupted
+from exmake.fs.publish import publish
+from exmake.jobrun import LocalJobRun
+from exmake.keys import canonical_step, input_digests, job_key
+from exmake.rebuild import decide
+from exmake.schedule import Outcome, Scheduler
+from exmake.signals import SignalGuard
+
+
+class BuildOptions:
+    def __init__(self, jobs=None, keep_going=False, force=False, dry_run=False):
+        self.jobs = jobs or os.cpu_count() or 1
+        self.keep_going = keep_going
+        self.force = force
+        self.dry_run = dry_run
+
+
+class Build:
+    def __init__(self, ws, options, reporter):
+        self.ws = ws
+        self.recipe = ws.recipe
+        self.options = options
+        self.reporter = reporter
+        self.guard = SignalGuard()
+        self.outcomes = {}
+
+    def run(self, targets):
+        """Build `targets` (job names); returns {name: Outcome} in build order."""
+        order = graph.build_order(self.recipe, targets)
+        deps = {name: list(self.recipe.jobs[name].deps.values()) for name in order}
+        scheduler = self.scheduler = Scheduler(order, deps, self.options.jobs, self.options.keep_going)
+        started = time.monotonic()
+        if not self.options.dry_run:
+            self.ws.enter_build()
+        try:
+            with self.guard:
+                self.outcomes = scheduler.run(self.begin, self.reporter.job_done)
+        except KeyboardInterrupt:
+            self.outcomes = scheduler.outcomes
+            raise Interrupted("interrupted") from None
+        finally:
+            self.ws.hashcache.flush()
+        for name in order:  # jobs never started because an earlier one failed
+            self.outcomes.setdefault(name, Outcome("skipped", reasons=["build stopped after a failure"]))
+        self.elapsed = time.monotonic() - started
+        return {name: self.outcomes[name] for name in order}
+
+    # -- one job -----------------------------------------------------------
+
+    def begin(self, name, dep_outcomes):
+        job = self.recipe.jobs[name]
+        pending = [local for local, dep in job.deps.items() if dep_outcomes[dep].state == "stale"]
+        previous = self.previous_setup(name)
+        if pending:  # dry run: a dependency will run, so this key is unknown yet
+            reasons = ["no earlier job"] if previous is None else []
+            return Outcome("stale", reasons=reasons + [f"dependency {p} will run" for p in pending])
+        try:
+            setup = self.describe(job, dep_outcomes)
+        except OSError as exc:
+            return Outcome("failed", reasons=[f"cannot read input {exc.filename}: {exc.strerror}"],
+                           detail={"reason": f"cannot read input {exc.filename}"})
+        trace = self.traced_job(setup["key"])
+        decision = decide(setup, trace, previous, self.options.force)
+        if decision.fresh:
+            return self.reused(job, decision.jobid)
+        if self.options.dry_run:
+            failed = self.ws.lookup("failed", setup["key"])
+            state = "failed" if failed else "stale"
+            return Outcome(state, failed, reasons=decision.reasons,
+                           detail={"key": setup["key"], "never_built": previous is None})
+        return LocalJobRun(self, job, setup, decision.reasons)
+
+    def describe(self, job, dep_outcomes):
+        """The setup record this job would have now, with its key."""
+        step = canonical_step(job)
+        inputs = input_digests(self.recipe, job, self.ws.hashcache)
+        deps = {local: {"jobid": dep_outcomes[dep].jobid, "outputs": dep_outcomes[dep].outputs}
+                for local, dep in job.deps.items()}
+        key = job_key(step, inputs, {local: d["outputs"] for local, d in deps.items()})
+        return {"format": 1, "name": job.name, "key": key, "step": step, "inputs": inputs,
+                "deps": deps, "recipe": self.recipe.path}
+
+    def traced_job(self, key):
+        """The SUCCESS job directory recorded for `key`, if it still exists."""
+        jobid = self.ws.lookup("trace", key)
+        if jobid and self.ws.jobdirs.is_success(jobid):
+            return jobid
+        return None
+
+    def previous_setup(self, name):
+        latest = self.ws.jobdirs.latest(name)
+        return self.ws.jobdirs.read_setup(latest) if latest else None
+
+    def reuse_if_traced(self, job, setup):
+        """After waiting for a key's lock: reuse what the other build made, if anything."""
+        jobid = self.traced_job(setup["key"])
+        return self.reused(job, jobid) if jobid else None
+
+    def reused(self, job, jobid):
+        post = self.ws.jobdirs.read_post(jobid)
+        path = self.ws.jobdirs.path(jobid)
+        state = "fresh" if self.options.dry_run else "reused"
+        if not self.options.dry_run:
+            if self.ws.jobdirs.latest(job.name) != jobid:
+                self.ws.jobdirs.set_latest(jobid)
+            publish(self.recipe.results, path, job.publish)
+        return Outcome(state, jobid, path, outputs=post["outputs"])
+
+    def record(self, key, jobid, ok):
+        """Index a finished job (called inside the signal guard's critical section)."""
+        rows = [("trace", key.encode(), jobid.encode()), ("failed", key.encode(), None)] if ok \
+            else [("failed", key.encode(), jobid.encode())]
+        self.ws.store.put_many(rows + self.ws.hashcache.pending)
+        self.ws.hashcache.pending = []
+        if ok:
+            job = self.recipe.jobs[jobid.rsplit("-", 1)[0]]
+            publish(self.recipe.results, self.ws.jobdirs.path(jobid), job.publish)
+
+    def placeholder_values(self, job):
+        """Placeholder text -> value, for expanding the job's command."""
+        values = {}
+        for name, spec in job.inputs.items():
+            values[f"{{inputs.{name}}}"] = spec.files if spec.kind == "glob" else spec.path
+        for local, dep in job.deps.items():
+            values[f"{{deps.{local}}}"] = self.scheduler.outcomes[dep].path
+        for name, value in job.options.items():
+            values[f"{{options.{name}}}"] = value
+        return values

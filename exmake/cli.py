@@ -1,0 +1,105 @@
+"""The command line: parse, dispatch to `exmake.commands`, and exit.
+
+This is the only place that exits. Every ExmakeError carries its status
+(0 success, 1 a job failed, 2 usage or recipe error, 130 interrupted);
+KeyboardInterrupt and a closed stdout (EPIPE) are handled here once.
+"""
+
+import argparse
+import importlib
+import os
+import sys
+
+from exmake import __version__
+from exmake.errors import ExmakeError
+
+# subcommand -> (module under exmake.commands, one-line help)
+COMMANDS = {
+    "build": ("build", "build targets (the default when no command is given)"),
+    "status": ("status", "show each job: fresh, stale, failed or never built, and why"),
+    "why": ("why", "explain why a target would (or would not) run"),
+    "show": ("show", "print a job's setup and result records"),
+    "path": ("path", "print the absolute path of a job directory"),
+    "init": ("init", "write a starter Exmakefile"),
+}
+# Options that take a value, so the first bare word after them is not a command.
+VALUE_OPTIONS = {"-f", "--file", "-C", "--directory", "-j", "--jobs"}
+
+EPILOG = """\
+Run `exmake COMMAND --help` for a command's own options. With no command,
+exmake builds: `exmake` builds the recipe's default targets, `exmake NAME...`
+builds those jobs and what they depend on.
+
+Exit status: 0 success, 1 a job failed, 2 usage or recipe error, 130 interrupted.
+"""
+
+
+def common_options():
+    """The options every command takes, as a parent parser."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("-f", "--file", metavar="FILE", default="Exmakefile",
+                        help="the recipe to read (default: ./Exmakefile)")
+    parent.add_argument("-C", "--directory", metavar="DIR",
+                        help="change to DIR before doing anything")
+    return parent
+
+
+def split_command(argv):
+    """(command, remaining argv): the first bare word names a command, if it is one."""
+    skip = False
+    for index, word in enumerate(argv):
+        if skip:
+            skip = False
+        elif word == "--":
+            break
+        elif word in VALUE_OPTIONS:
+            skip = True
+        elif not word.startswith("-"):
+            if word in COMMANDS:
+                return word, argv[:index] + argv[index + 1:]
+            break
+    return "build", argv
+
+
+def make_parser(command):
+    module = importlib.import_module(f"exmake.commands.{COMMANDS[command][0]}")
+    if command == "build":
+        prog, description = "exmake", module.__doc__
+    else:
+        prog, description = f"exmake {command}", module.__doc__
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, parents=[common_options()],
+        epilog=EPILOG if command == "build" else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    if command == "build":
+        parser.add_argument("--version", action="version", version=f"exmake {__version__}")
+        commands = "\n".join(f"  {name:<8} {text}" for name, (_, text) in COMMANDS.items())
+        parser.epilog = f"commands:\n{commands}\n\n{EPILOG}"
+    module.add_arguments(parser)
+    return parser, module
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        command, rest = split_command(argv)
+        parser, module = make_parser(command)
+        args = parser.parse_args(rest)
+        if args.directory:
+            try:
+                os.chdir(args.directory)
+            except OSError as exc:
+                parser.error(f"-C {args.directory}: {exc.strerror}")
+        status = module.main(args) or 0
+    except ExmakeError as exc:
+        print(f"exmake: {exc}", file=sys.stderr)
+        status = exc.exit_code
+    except KeyboardInterrupt:
+        print("exmake: interrupted", file=sys.stderr)
+        status = 130
+    except BrokenPipeError:
+        # `exmake status | head`: stop quietly; stdout is gone.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        status = 0
+    sys.exit(status)

@@ -1,0 +1,66 @@
+"""Build the targets: run every stale job they need, reuse every fresh one.
+
+A job is fresh when a finished job directory has the same key: the same
+command, options and env, the same input file contents and the same
+dependency outputs. Everything else runs, in parallel where the
+dependencies allow, and every decision is printed with its reason.
+"""
+
+import os
+import time
+
+from exmake import graph
+from exmake.build import Build, BuildOptions
+from exmake.commands import open_workspace, outcome_json, print_json
+from exmake.errors import Interrupted, JobFailed, UsageError
+from exmake.report import Reporter
+
+
+def add_arguments(parser):
+    parser.add_argument("targets", nargs="*", metavar="TARGET",
+                        help="jobs to build (default: the recipe's `default:`, else every job)")
+    parser.add_argument("-j", "--jobs", type=int, metavar="N", default=None,
+                        help=f"run up to N jobs at once (default: CPUs, here {os.cpu_count()})")
+    parser.add_argument("-k", "--keep-going", action="store_true",
+                        help="go on past a failed job: only its dependents are skipped")
+    parser.add_argument("-B", "--always-make", action="store_true",
+                        help="run every job again even if it is fresh")
+    parser.add_argument("-n", "--dry-run", action="store_true",
+                        help="print each job as fresh or stale, with reasons; run and write nothing")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON document describing the build instead of lines")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also print reasons for reused jobs")
+
+
+def main(args):
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"-j {args.jobs}: the number of jobs must be at least 1")
+    started = time.monotonic()
+    ws = open_workspace(args, readonly=args.dry_run)
+    try:
+        targets = graph.select_targets(ws.recipe, args.targets)
+        options = BuildOptions(args.jobs, args.keep_going, args.always_make, args.dry_run)
+        reporter = Reporter(quiet=args.quiet, verbose=args.verbose, enabled=not args.json)
+        build = Build(ws, options, reporter)
+        try:
+            outcomes = build.run(targets)
+        except Interrupted:
+            if args.json:
+                print_json(_document("INTERRUPTED", build.outcomes))
+            raise
+    finally:
+        ws.close()
+    failed = any(o.state == "failed" for o in outcomes.values()) and not args.dry_run
+    if args.json:
+        print_json(_document("FAILURE" if failed else "SUCCESS", outcomes))
+    else:
+        reporter.summary(outcomes, time.monotonic() - started)
+    if failed:
+        raise JobFailed("a job failed" if sum(o.state == "failed" for o in outcomes.values()) == 1
+                        else "jobs failed")
+    return 0
+
+
+def _document(status, outcomes):
+    return {"status": status, "jobs": {name: outcome_json(o) for name, o in outcomes.items()}}

@@ -1,0 +1,49 @@
+"""Show every job (or the named ones) as fresh, stale, failed or never built, with the reason.
+
+Runs nothing and writes nothing.
+"""
+
+from exmake import graph
+from exmake.build import Build, BuildOptions
+from exmake.commands import open_workspace, outcome_json, print_json
+from exmake.report import Reporter, show_path
+
+
+def add_arguments(parser):
+    parser.add_argument("targets", nargs="*", metavar="TARGET", help="jobs to show (default: every job)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def survey(ws, targets):
+    """{name: Outcome} of a dry run over `targets` and their dependencies."""
+    return Build(ws, BuildOptions(dry_run=True), Reporter(enabled=False)).run(targets)
+
+
+def describe(outcome):
+    """(state word, detail) for one surveyed job."""
+    if outcome.state == "fresh":
+        return "fresh", outcome.jobid
+    if outcome.state == "failed":
+        return "failed", f"{outcome.jobid} failed; " + "; ".join(outcome.reasons)
+    if outcome.detail.get("never_built") or outcome.reasons[:1] == ["no earlier job"]:
+        return "never built", "; ".join(r for r in outcome.reasons if r != "no earlier job")
+    return "stale", "; ".join(outcome.reasons)
+
+
+def main(args):
+    ws = open_workspace(args, readonly=True)
+    try:
+        for name in args.targets:
+            graph.select_targets(ws.recipe, [name])
+        outcomes = survey(ws, args.targets or list(ws.recipe.jobs))
+    finally:
+        ws.close()
+    if args.json:
+        print_json({name: outcome_json(o) for name, o in outcomes.items()})
+        return 0
+    width = max(len(name) for name in outcomes)
+    for name, outcome in outcomes.items():
+        state, detail = describe(outcome)
+        print(f"{state:<12} {name:<{width}}  {detail}".rstrip())
+    print(f"workdir: {show_path(ws.recipe.workdir)}")
+    return 0

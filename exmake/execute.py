@@ -1,0 +1,131 @@
+"""Run one job's command locally: expand placeholders, start, watch, stop.
+
+A job's processes get their own session (process group), so exmake can kill
+everything a job started, and a Ctrl-C in the terminal reaches exmake alone,
+which then stops the jobs itself. Commands with no shell syntax are executed
+directly, as make does, saving a shell start per job; the rest run under
+`bash -e -o pipefail -c`.
+"""
+
+import os
+import re
+import resource
+import shlex
+import signal
+import subprocess
+import time
+
+from exmake.recipe import PLACEHOLDER_RE
+
+# Any of these means the shell must interpret the command.
+SHELL_SYNTAX_RE = re.compile(r"[|&;<>()$`\\\"'*?\[\]#~{}\n!%]|^\s*\w+=")
+KILL_GRACE_S = 2.0   # SIGTERM first; SIGKILL if the group is still there after this
+
+
+def expand(template, values, quote=True):
+    """Fill `{inputs.x}`-style placeholders; `values` maps the placeholder text to a value or list."""
+    def fill(match):
+        value = values[match.group(0)]
+        items = value if isinstance(value, list) else [value]
+        return " ".join(shlex.quote(str(v)) if quote else str(v) for v in items)
+    return PLACEHOLDER_RE.sub(fill, template)
+
+
+def command_argv(template, values):
+    """argv for a command: direct exec when it has no shell syntax, else bash."""
+    if not SHELL_SYNTAX_RE.search(template):
+        argv = []
+        for word in template.split():
+            if PLACEHOLDER_RE.fullmatch(word) and isinstance(values[word], list):
+                argv.extend(str(v) for v in values[word])  # a glob input: one argument per file
+            else:
+                argv.append(expand(word, values, quote=False))
+        return argv
+    return ["bash", "-e", "-o", "pipefail", "-c", expand(template, values)]
+
+
+class Process:
+    """One running command of a job, in its own process group."""
+
+    def __init__(self, argv, cwd, env, stdout_path, stderr_path, pass_fds=(), mem_mib=None):
+        self.argv = argv
+        self.started = time.monotonic()
+        self.killed_for = None
+        self.start_error = None
+        with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+            try:
+                self.popen = subprocess.Popen(
+                    argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                    start_new_session=True, pass_fds=pass_fds,
+                    preexec_fn=_address_space_limit(mem_mib) if mem_mib else None)
+            except OSError as exc:  # command not found, not executable
+                self.popen = None
+                self.start_error = exc
+                err.write(f"exmake: cannot run {argv[0]}: {exc.strerror}\n".encode())
+        self.pidfd = _pidfd(self.popen.pid) if self.popen else None
+
+    def poll(self):
+        """The exit status once finished (negative: killed by that signal), else None."""
+        if self.popen is None:
+            return 127
+        return self.popen.poll()
+
+    def kill(self, reason):
+        """Stop the whole process group: SIGTERM now, SIGKILL via `reap`."""
+        if self.popen is None or self.popen.returncode is not None:
+            return
+        self.killed_for = self.killed_for or reason
+        _signal_group(self.popen.pid, signal.SIGTERM)
+
+    def reap(self, grace_s=KILL_GRACE_S):
+        """Wait for a killed process, escalating to SIGKILL; never leaves a zombie."""
+        if self.popen is None:
+            return
+        try:
+            self.popen.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            _signal_group(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
+        # Children of the command may outlive it; the group goes with the job.
+        _signal_group(self.popen.pid, signal.SIGKILL)
+        self.close()
+
+    def close(self):
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+
+
+def _signal_group(pid, sig):
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _pidfd(pid):
+    """A descriptor that becomes readable when `pid` exits (Linux 5.3+), else None."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _address_space_limit(mem_mib):
+    limit = mem_mib * 1024 * 1024
+
+    def apply():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    return apply
+
+
+def describe_exit(status, killed_for=None):
+    """(exit_code, signal name, reason) for a finished process's status."""
+    if killed_for:
+        return None, "SIGTERM", killed_for
+    if status is not None and status < 0:
+        name = signal.Signals(-status).name
+        return None, name, f"killed by {name}"
+    if status:
+        return status, None, f"exit status {status}"
+    return 0, None, None

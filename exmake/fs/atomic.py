@@ -1,0 +1,69 @@
+"""Atomic file operations: nothing appears under its final name half-done.
+
+Every write goes to a temporary name in the same directory, is flushed to
+disk, and is renamed into place; a kill at any instant leaves either the old
+file or the new one, never a torn one.
+"""
+
+import json
+import os
+import tempfile
+
+
+def write_bytes(path, data, fsync=True):
+    """Write `data` to `path` atomically."""
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix="-" + os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+
+
+def write_json(path, obj, fsync=True):
+    """Write `obj` as indented, key-sorted JSON (readable with cat) atomically."""
+    write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode(), fsync)
+
+
+def read_json(path):
+    """The JSON object at `path`, or None if it is missing or unreadable."""
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def symlink(target, link_path):
+    """Point `link_path` at `target` atomically (make a new link, rename it over)."""
+    directory = os.path.dirname(link_path) or "."
+    tmp = os.path.join(directory, f".tmp-link-{os.getpid()}-{os.path.basename(link_path)}")
+    _unlink_quietly(tmp)
+    os.symlink(target, tmp)
+    try:
+        os.replace(tmp, link_path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+
+
+def fsync_dir(path):
+    """Flush a directory's entries (a rename is durable only after this)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,71 @@
+"""File content hashes, cached on their stat signature.
+
+A record in the `hashes` database maps an absolute path to
+`dev ino size mtime_ns hashed_at_ns digest` (ASCII, space separated). A
+cached digest is used only when the file's (dev, inode, size, mtime_ns) are
+unchanged *and* the mtime was older than RACY_WINDOW_NS when it was hashed.
+The second condition guards the "racy" case: a file written twice within one
+timestamp tick keeps its mtime, so a hash taken between the two writes would
+otherwise be trusted forever (git's racy-clean problem). Coarse filesystems
+(FAT: 2 s) set the window.
+"""
+
+import os
+import time
+
+from exmake.fs.hashing import hash_file
+
+RACY_WINDOW_NS = 2_000_000_000
+
+
+def signature(st):
+    """The parts of a stat result that change when a file's content may have."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class HashCache:
+    """Digests of files, read from and written back to a Store (or none)."""
+
+    def __init__(self, store=None):
+        self.store = store
+        self.memo = {}       # path -> digest, for this process
+        self.pending = []    # rows not yet written to the store
+
+    def digest(self, path):
+        """The content digest of `path`; raises OSError if it cannot be read."""
+        found = self.memo.get(path)
+        if found is not None:
+            return found
+        st = os.stat(path)
+        sig = signature(st)
+        record = self.store.get("hashes", path.encode()) if self.store else None
+        digest = _trusted(record, sig)
+        if digest is None:
+            hashed_at = time.time_ns()
+            digest = hash_file(path, st.st_size)
+            row = " ".join(map(str, (*sig, hashed_at, digest))).encode()
+            self.pending.append(("hashes", path.encode(), row))
+        self.memo[path] = digest
+        return digest
+
+    def flush(self):
+        """Write new records; a lost flush only costs a rehash later."""
+        if self.store and self.pending:
+            self.store.put_many(self.pending)
+        self.pending = []
+
+
+def _trusted(record, sig):
+    if record is None:
+        return None
+    parts = record.decode().split(" ")
+    if len(parts) != 6:
+        return None
+    try:
+        cached = tuple(int(p) for p in parts[:4])
+        hashed_at = int(parts[4])
+    except ValueError:
+        return None
+    if cached != sig or hashed_at - sig[3] < RACY_WINDOW_NS:
+        return None
+    return parts[5]

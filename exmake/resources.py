@@ -1,0 +1,125 @@
+"""Resource requests: the keys a job or profile may set, and their units.
+
+One table (`RESOURCE_KEYS`) says what each key means locally, to Slurm and to
+Torque; `normalise` checks a mapping against it and returns canonical values
+(memory in MiB, time in seconds) so that `4G` and `4096M` are the same
+request.
+"""
+
+import re
+
+# key: (type, meaning, slurm form, torque form)
+RESOURCE_KEYS = {
+    "profile": ("name", "a named resource set from `profiles:`", "-", "-"),
+    "cores": ("int", "CPU cores per job", "--cpus-per-task=N", "-l nodes=1:ppn=N"),
+    "mem": ("size", "memory per job (local: address-space limit per worker)",
+            "--mem=NM", "-l mem=Nmb"),
+    "time": ("duration", "wall-clock limit (local: the job is killed past it)",
+             "--time=D-HH:MM:SS", "-l walltime=HH:MM:SS"),
+    "partition": ("str", "partition / queue", "--partition=P", "-q P"),
+    "account": ("str", "account to charge", "--account=A", "-A A"),
+    "qos": ("str", "quality of service", "--qos=Q", "-l qos=Q"),
+    "gpus": ("int", "GPUs per job", "--gpus=N", "-l nodes=1:gpus=N"),
+    "constraint": ("str", "node features", "--constraint=C", "-l feature=C"),
+    "extra": ("list", "scheduler arguments passed verbatim", "as given", "as given"),
+}
+
+_SIZE_UNITS_MIB = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT])(?:i?B)?\s*$", re.IGNORECASE)
+_UNIT_TIME_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_CLOCK_RE = re.compile(r"^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)$")
+
+
+def parse_mem_mib(value):
+    """`4G`, `4096M`, `512MB` -> MiB as int; a bare number means MiB."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 4G or 512M")
+    if isinstance(value, int):
+        mib = value
+    else:
+        match = _SIZE_RE.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a size; write it like 4G, 4096M or 512MB")
+        mib = float(match.group(1)) * _SIZE_UNITS_MIB[match.group(2).upper()]
+    mib = int(-(-mib // 1))  # round up: asking for less than written would surprise
+    if mib <= 0:
+        raise ValueError(f"{value!r} must be more than zero")
+    return mib
+
+
+def parse_time_s(value):
+    """`90m`, `1h30m`, `45s`, `2d`, `01:30:00`, `1-00:00:00` -> seconds; a bare number means minutes."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 90m or 01:30:00")
+    if isinstance(value, int):
+        seconds = value * 60
+    else:
+        text = str(value).strip().lower()
+        seconds = _unit_time(text)
+        if seconds is None:
+            seconds = _clock_time(text)
+        if seconds is None:
+            raise ValueError(f"{value!r} is not a duration; write it like 90m, 1h30m or 01:30:00")
+    if seconds <= 0:
+        raise ValueError(f"{value!r} must be more than zero")
+    return seconds
+
+
+def _unit_time(text):
+    match = _UNIT_TIME_RE.match(text)
+    if not match or not any(match.groups()):
+        return None
+    d, h, m, s = (int(g or 0) for g in match.groups())
+    return ((d * 24 + h) * 60 + m) * 60 + s
+
+
+def _clock_time(text):
+    match = _CLOCK_RE.match(text)
+    if not match:
+        return None
+    d, h, m, s = (int(g or 0) for g in match.groups())
+    if match.group(2) is None:  # MM:SS
+        return (d * 24 * 60 + m) * 60 + s
+    if m >= 60 or s >= 60:
+        return None
+    return ((d * 24 + h) * 60 + m) * 60 + s
+
+
+def _positive_int(value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{value!r} must be a whole number of at least 1")
+    return value
+
+
+def _text(value):
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{value!r} must be a non-empty string")
+    return value
+
+
+def _string_list(value):
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("must be a string or a list of strings")
+    return list(value)
+
+
+_NORMALISERS = {
+    "cores": _positive_int, "gpus": _positive_int, "mem": parse_mem_mib, "time": parse_time_s,
+    "partition": _text, "account": _text, "qos": _text, "constraint": _text,
+    "extra": _string_list, "profile": _text,
+}
+
+
+def normalise(key, value):
+    """Return the canonical value for one resource key; ValueError names the problem."""
+    return _NORMALISERS[key](value)
+
+
+def format_time(seconds):
+    """Seconds -> `D-HH:MM:SS` (Slurm) or `HH:MM:SS` when under a day."""
+    d, rest = divmod(int(seconds), 86400)
+    h, rest = divmod(rest, 3600)
+    m, s = divmod(rest, 60)
+    return f"{d}-{h:02}:{m:02}:{s:02}" if d else f"{h:02}:{m:02}:{s:02}"

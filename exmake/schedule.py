@@ -1,0 +1,122 @@
+"""Order and parallelism: which job starts next, and waiting for jobs to end.
+
+The scheduler knows nothing of keys, files or commands. It walks a static
+DAG, asks the build to `begin` each job whose dependencies succeeded, keeps
+at most `max_running` of them running, and waits for them with one
+`select` over their pidfds (or a short poll where pidfds do not exist).
+
+A task that `begin` returns must offer:
+    fds()      descriptors that become readable when it may have progressed
+    wake_at()  a monotonic time to look at it again regardless (or None)
+    advance()  None while still going, else its final Outcome
+    cancel()   stop at once (interrupt); must leave nothing looking finished
+"""
+
+import selectors
+import time
+from dataclasses import dataclass, field
+
+POLL_FALLBACK_S = 0.01   # where no pidfd exists, look this often
+SUCCESS_STATES = ("built", "reused")
+
+
+@dataclass
+class Outcome:
+    """How one job of a build ended."""
+
+    state: str                   # built | reused | failed | skipped | fresh | stale
+    jobid: str = None
+    path: str = None
+    reasons: list = field(default_factory=list)
+    duration: float = 0.0
+    outputs: list = None         # [[path, digest], ...] for dependents' keys
+    detail: dict = field(default_factory=dict)
+
+    @property
+    def ok(self):
+        return self.state in SUCCESS_STATES or self.state == "fresh"
+
+
+class Scheduler:
+    """Runs `order` (dependencies first) with `deps[name]` as the DAG."""
+
+    def __init__(self, order, deps, max_running, keep_going):
+        self.order = order
+        self.deps = deps
+        self.max_running = max(1, max_running)
+        self.keep_going = keep_going
+        self.outcomes = {}
+
+    def run(self, begin, on_outcome):
+        """Drive every job; `begin(name, dep_outcomes)` returns an Outcome or a task."""
+        pending = list(self.order)
+        running = {}
+        stopping = False
+        try:
+            while pending or running:
+                while len(running) < self.max_running and not stopping:
+                    name = self._next_ready(pending)
+                    if name is None:
+                        break
+                    result = self._begin_one(name, begin)
+                    if isinstance(result, Outcome):
+                        stopping |= self._record(name, result, on_outcome)
+                    else:
+                        running[name] = result
+                if stopping and not running:
+                    break
+                for name, outcome in self._wait(running):
+                    del running[name]
+                    stopping |= self._record(name, outcome, on_outcome)
+        except BaseException:
+            for task in running.values():
+                task.cancel()
+            raise
+        return self.outcomes
+
+    def _next_ready(self, pending):
+        """Remove and return the first pending job whose dependencies have ended."""
+        for index, name in enumerate(pending):
+            if all(dep in self.outcomes for dep in self.deps[name]):
+                del pending[index]
+                return name
+        return None
+
+    def _begin_one(self, name, begin):
+        dep_outcomes = {dep: self.outcomes[dep] for dep in self.deps[name]}
+        blocked = [dep for dep, o in dep_outcomes.items() if o.state in ("failed", "skipped")]
+        if blocked:
+            return Outcome("skipped", reasons=[f"dependency {blocked[0]} {dep_outcomes[blocked[0]].state}"])
+        return begin(name, dep_outcomes)
+
+    def _record(self, name, outcome, on_outcome):
+        self.outcomes[name] = outcome
+        on_outcome(name, outcome)
+        return outcome.state == "failed" and not self.keep_going
+
+    def _wait(self, running):
+        """Block until at least one task may have moved; return those that finished."""
+        if not running:
+            return []
+        timeout = self._timeout(running)
+        fds = [fd for task in running.values() for fd in task.fds()]
+        if fds and len(fds) >= len(running):
+            with selectors.DefaultSelector() as selector:
+                for fd in fds:
+                    selector.register(fd, selectors.EVENT_READ)
+                selector.select(timeout)
+        else:
+            time.sleep(min(timeout if timeout is not None else POLL_FALLBACK_S, POLL_FALLBACK_S))
+        finished = []
+        for name, task in list(running.items()):
+            outcome = task.advance()
+            if outcome is not None:
+                finished.append((name, outcome))
+        return finished
+
+    @staticmethod
+    def _timeout(running):
+        wakes = [w for w in (task.wake_at() for task in running.values()) if w is not None]
+        if not wakes:
+            return None
+        return max(0.0, min(wakes) - time.monotonic())

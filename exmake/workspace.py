@@ -1,0 +1,82 @@
+"""A recipe with its workdir opened: the context every command works in.
+
+Holds the recipe, the job directories, the LMDB store and the hash cache;
+nothing is module-level. Read-only workspaces (dry runs, status, why, path)
+create nothing on disk: without a store they see an empty index.
+"""
+
+import fcntl
+import os
+
+from exmake.fs.hashcache import HashCache
+from exmake.fs.jobdir import JobDirs
+from exmake.fs.store import Store
+from exmake.graph import check_acyclic
+from exmake.recipe import load_recipe
+
+
+class Workspace:
+    def __init__(self, recipe, readonly):
+        self.recipe = recipe
+        self.readonly = readonly
+        self.jobdirs = JobDirs(recipe.workdir)
+        self.store = self._open_store()
+        self.hashcache = HashCache(self.store)
+        self._build_lock_fd = None
+
+    @classmethod
+    def load(cls, recipe_path, readonly=False):
+        recipe = load_recipe(recipe_path)
+        check_acyclic(recipe)
+        return cls(recipe, readonly)
+
+    def _open_store(self):
+        path = os.path.join(self.jobdirs.meta, "lmdb")
+        if self.readonly and not os.path.exists(os.path.join(path, "data.mdb")):
+            return None
+        store = Store(path, readonly=self.readonly)
+        if store.created and not self.readonly:
+            self.rebuild_index(store)
+        return store
+
+    def rebuild_index(self, store):
+        """Refill the trace index from the job directories (they are the truth)."""
+        rows = []
+        for jobid, setup, post in self.jobdirs.scan():
+            key = setup.get("key")
+            if key:
+                table = "trace" if post.get("result") == "SUCCESS" else "failed"
+                rows.append((table, key.encode(), jobid.encode()))
+        store.put_many(rows)
+        return len(rows)
+
+    def lookup(self, table, key):
+        if self.store is None:
+            return None
+        value = self.store.get(table, key.encode())
+        return value.decode() if value else None
+
+    def enter_build(self):
+        """Join the builds on this workdir; the first one alone cleans up after killed builds.
+
+        Every build holds a shared flock on `.exmake/build.lock`. Cleaning needs
+        it exclusively, so it never removes a directory a live build is making.
+        """
+        os.makedirs(self.jobdirs.meta, exist_ok=True)
+        fd = os.open(os.path.join(self.jobdirs.meta, "build.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self.jobdirs.clean_stale()
+        except BlockingIOError:
+            pass
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        self._build_lock_fd = fd
+
+    def close(self):
+        self.hashcache.flush()
+        if self._build_lock_fd is not None:
+            os.close(self._build_lock_fd)
+            self._build_lock_fd = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
