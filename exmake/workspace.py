@@ -20,8 +20,9 @@ class Workspace:
         self.recipe = recipe
         self.readonly = readonly
         self.jobdirs = JobDirs(recipe.workdir)
-        self.store = self._open_store()
-        self.hashcache = HashCache(self.store)
+        self._store = None
+        self._store_opened = False
+        self.hashcache = HashCache(lambda: self.store)
         self._build_lock_fd = None
 
     @classmethod
@@ -29,6 +30,14 @@ class Workspace:
         recipe = load_recipe(recipe_path)
         check_acyclic(recipe)
         return cls(recipe, readonly)
+
+    @property
+    def store(self):
+        """The LMDB store, opened on first use (so bad arguments create nothing)."""
+        if not self._store_opened:
+            self._store_opened = True
+            self._store = self._open_store()
+        return self._store
 
     def _open_store(self):
         path = os.path.join(self.jobdirs.meta, "lmdb")
@@ -77,6 +86,6 @@ class Workspace:
         if self._build_lock_fd is not None:
             os.close(self._build_lock_fd)
             self._build_lock_fd = None
-        if self.store is not None:
-            self.store.close()
-            self.store = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None

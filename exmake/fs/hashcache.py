@@ -26,8 +26,8 @@ def signature(st):
 class HashCache:
     """Digests of files, read from and written back to a Store (or none)."""
 
-    def __init__(self, store=None):
-        self.store = store
+    def __init__(self, get_store=lambda: None):
+        self.get_store = get_store  # opened lazily by the owner
         self.memo = {}       # path -> digest, for this process
         self.pending = []    # rows not yet written to the store
 
@@ -38,7 +38,8 @@ class HashCache:
             return found
         st = os.stat(path)
         sig = signature(st)
-        record = self.store.get("hashes", path.encode()) if self.store else None
+        store = self.get_store()
+        record = store.get("hashes", path.encode()) if store else None
         digest = _trusted(record, sig)
         if digest is None:
             hashed_at = time.time_ns()
@@ -50,8 +51,9 @@ class HashCache:
 
     def flush(self):
         """Write new records; a lost flush only costs a rehash later."""
-        if self.store and self.pending:
-            self.store.put_many(self.pending)
+        store = self.get_store() if self.pending else None
+        if store:
+            store.put_many(self.pending)
         self.pending = []
 
 
