@@ -1,0 +1,64 @@
+"""The shipped recipes, run as a user would run them from the README."""
+
+import json
+import shutil
+import subprocess
+import sys
+from collections import Counter
+
+from conftest import REPO, exmake_env
+
+
+def exmake(cwd, *args, expect=0):
+    proc = subprocess.run([sys.executable, "-m", "exmake", *args], cwd=cwd, capture_output=True,
+                          text=True, env=exmake_env(None), timeout=300)
+    assert proc.returncode == expect, (proc.stdout, proc.stderr)
+    return proc
+
+
+def states(proc):
+    return {n: j["state"] for n, j in json.loads(proc.stdout)["jobs"].items()}
+
+
+def test_example_pipeline(tmp_path):
+    shutil.copy(REPO / "Exmakefile.example", tmp_path)
+    shutil.copytree(REPO / "recipes", tmp_path / "recipes", ignore=shutil.ignore_patterns("work", "results"))
+    first = exmake(tmp_path, "-f", "Exmakefile.example", "--json")
+    assert set(states(first).values()) == {"built"}
+    report = (tmp_path / "results/report.md").read_text()
+    # The report's numbers agree with an independent count of the same text.
+    words = Counter()
+    for book in sorted((tmp_path / "recipes/data/kjv").glob("*.txt")):
+        for line in book.read_text().splitlines():
+            text = line.split(" ", 1)[1].lower()
+            cleaned = "".join(c if c.isalpha() or c == "'" else " " for c in text)
+            words.update(w for w in cleaned.split() if w.strip("'"))
+    assert f"{sum(words.values()):,} words, {len(words):,} distinct." in report
+    assert f"| 1 | the | {words['the']:,} |" in report
+    assert set(states(exmake(tmp_path, "-f", "Exmakefile.example", "--json")).values()) == {"reused"}
+
+
+def test_diamond(recipes_copy):
+    where = recipes_copy / "diamond"
+    assert set(states(exmake(where, "--json", "-j", "2")).values()) == {"built"}
+    table = (where / "results/table.tsv").read_text().splitlines()
+    verses = (recipes_copy / "data/kjv/ruth.txt").read_text().splitlines()
+    assert len(table) == len(verses) + 1
+    first_words = len(verses[0].split()) - 1  # less the reference
+    assert table[0].split("\t")[:2] == ["1", str(first_words)]
+    assert set(states(exmake(where, "--json")).values()) == {"reused"}
+    why = exmake(where, "why", "table").stdout
+    assert why.startswith("table: fresh") and "  words: fresh" in why and "(see above)" in why
+
+
+def test_early_cutoff_recipe(recipes_copy):
+    where = recipes_copy / "cutoff"
+    exmake(where)
+    selected = (where / "results/selected.txt").read_text().splitlines()
+    assert [line.split()[0] for line in selected] == ["Jonah1:17", "Jonah2:10", "Jonah4:11"]
+    favourites = where / "favourites.txt"
+    favourites.write_text(favourites.read_text().replace("# Verses", "# The verses"))
+    assert states(exmake(where, "--json")) == {"refs": "built", "select": "reused"}
+    favourites.write_text(favourites.read_text() + "Jonah3:10\n")
+    assert states(exmake(where, "--json")) == {"refs": "built", "select": "built"}
+    assert len((where / "results/selected.txt").read_text().splitlines()) == 4
