@@ -14,6 +14,7 @@ import time
 from exmake import graph
 from exmake.errors import Interrupted
 from exmake.fs.publish import publish
+from exmake.fs.stamp import make_stamp, stamp_id
 from exmake.jobrun import LocalJobRun
 from exmake.keys import canonical_step, input_digests, job_key
 from exmake.rebuild import decide
@@ -37,6 +38,8 @@ class Build:
         self.reporter = reporter
         self.guard = SignalGuard()
         self.outcomes = {}
+        self.links = []          # [link, target] of every result symlink this build stands for
+        self.started_ns = time.time_ns()
 
     def run(self, targets):
         """Build `targets` (job names); returns {name: Outcome} in build order."""
@@ -117,7 +120,7 @@ class Build:
         if not self.options.dry_run:
             if self.ws.jobdirs.latest(job.name) != jobid:
                 self.ws.jobdirs.set_latest(jobid)
-            publish(self.recipe.results, path, job.publish)
+            self.links += publish(self.recipe.results, path, job.publish)
         return Outcome(state, jobid, path, outputs=post["outputs"])
 
     def record(self, key, jobid, ok):
@@ -128,7 +131,23 @@ class Build:
         self.ws.hashcache.pending = []
         if ok:
             job = self.recipe.jobs[jobid.rsplit("-", 1)[0]]
-            publish(self.recipe.results, self.ws.jobdirs.path(jobid), job.publish)
+            self.links += publish(self.recipe.results, self.ws.jobdirs.path(jobid), job.publish)
+
+    def stamp(self, asked_targets):
+        """Record this (successful) build for the no-op fast path; see exmake.fs.stamp."""
+        if any(o.state not in ("built", "reused") for o in self.outcomes.values()):
+            return
+        jobs = [self.recipe.jobs[name] for name in self.outcomes]
+        signatures = self.ws.hashcache.signatures
+        files = [[p, signatures[p]] for job in jobs for spec in job.inputs.values() for p in spec.files]
+        dirs = [d for job in jobs for spec in job.inputs.values() for d in spec.dirs]
+        latest = [[os.path.join(self.recipe.workdir, f"{name}-LATEST"), o.jobid]
+                  for name, o in self.outcomes.items()]
+        record = make_stamp([self.recipe.path, self.recipe.signature], files, dirs,
+                            [[name, o.jobid, o.path] for name, o in self.outcomes.items()],
+                            latest + self.links, self.started_ns)
+        if record:
+            self.ws.store.put_many([("stamps", stamp_id(self.recipe.path, asked_targets), record)])
 
     def placeholder_values(self, job):
         """Placeholder text -> value, for expanding the job's command."""

@@ -43,6 +43,7 @@ class InputSpec:
     path: str        # absolute path (the directory for "dir", the pattern for "glob")
     files: list      # absolute paths of every file, sorted
     line: int
+    dirs: list = field(default_factory=list)  # [path, stat signature] of each directory listed
 
 
 @dataclass
@@ -76,6 +77,7 @@ class Recipe:
     default: list
     profiles: dict
     jobs: dict         # name -> Job, in recipe order
+    signature: tuple = ()  # stat signature of the recipe file when it was read
 
     def relpath(self, path):
         """A path as the recipe would write it (relative to its directory)."""
@@ -85,9 +87,21 @@ class Recipe:
 def load_recipe(path):
     """Read and check the recipe at `path`; raise RecipeError on any problem."""
     path = os.path.abspath(path)
+    try:
+        signature = stat_signature(path)  # before reading: a later edit must show
+    except OSError:
+        signature = ()
     text = read_text(path)
     data = load_yaml(path, text)
-    return _RecipeChecker(path, text).check(data)
+    recipe = _RecipeChecker(path, text).check(data)
+    recipe.signature = signature
+    return recipe
+
+
+def stat_signature(path):
+    """(dev, inode, size, mtime_ns): what changes when a file or a directory listing may have."""
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def suggest(word, choices):
@@ -252,13 +266,15 @@ class _RecipeChecker:
     def _expand_input(self, name, pattern, line, key):
         path = os.path.normpath(os.path.join(self.root, pattern))
         if GLOB_CHARS.search(pattern):
+            dirs = _listed_dirs(path)  # before globbing: a file added later must show
             files = sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
             if not files:
                 self.fail(line, key, f"the glob {pattern!r} matches no file")
-            return InputSpec(name, pattern, "glob", path, files, line)
+            return InputSpec(name, pattern, "glob", path, files, line, dirs)
         if os.path.isdir(path):
+            dirs = [[d, stat_signature(d)] for d in _walk_dirs(path)]
             files = sorted(_walk_files(path))
-            return InputSpec(name, pattern, "dir", path, files, line)
+            return InputSpec(name, pattern, "dir", path, files, line, dirs)
         if os.path.isfile(path):
             return InputSpec(name, pattern, "file", path, [path], line)
         problem = "not a regular file" if os.path.exists(path) else "no such file or directory"
@@ -383,6 +399,23 @@ class _RecipeChecker:
                     line = jobs_map[job.name].get("publish").line_of(dest)
                     self.fail(line, f"jobs.{job.name}.publish.{dest}", f"already published by job {owner[dest]!r}")
                 owner[dest] = job.name
+
+
+def _walk_dirs(top):
+    for dirpath, dirnames, _ in os.walk(top):
+        dirnames.sort()
+        yield dirpath
+
+
+def _listed_dirs(pattern):
+    """[path, signature] of every directory whose listing a glob reads."""
+    parts = pattern.split(os.sep)
+    magic = next(i for i, part in enumerate(parts) if GLOB_CHARS.search(part))
+    prefix = os.sep.join(parts[:magic]) or os.sep
+    if not os.path.isdir(prefix):
+        return []
+    dirs = [prefix] if magic == len(parts) - 1 else list(_walk_dirs(prefix))
+    return [[d, stat_signature(d)] for d in dirs]
 
 
 def _walk_files(top):

@@ -14,27 +14,33 @@ A task that `begin` returns must offer:
 
 import selectors
 import time
-from dataclasses import dataclass, field
 
 POLL_FALLBACK_S = 0.01   # where no pidfd exists, look this often
 SUCCESS_STATES = ("built", "reused")
 
 
-@dataclass
 class Outcome:
-    """How one job of a build ended."""
+    """How one job of a build ended.
 
-    state: str                   # built | reused | failed | skipped | fresh | stale
-    jobid: str = None
-    path: str = None
-    reasons: list = field(default_factory=list)
-    duration: float = 0.0
-    outputs: list = None         # [[path, digest], ...] for dependents' keys
-    detail: dict = field(default_factory=dict)
+    state: built | reused | failed | skipped (a build), fresh | stale (a dry run).
+    outputs: [[path, digest], ...] for dependents' keys. A plain class, not a
+    dataclass: the no-op path imports this and dataclasses cost 5 ms to import.
+    """
 
-    @property
-    def ok(self):
-        return self.state in SUCCESS_STATES or self.state == "fresh"
+    __slots__ = ("state", "jobid", "path", "reasons", "duration", "outputs", "detail")
+
+    def __init__(self, state, jobid=None, path=None, reasons=None, duration=0.0, outputs=None,
+                 detail=None):
+        self.state = state
+        self.jobid = jobid
+        self.path = path
+        self.reasons = reasons or []
+        self.duration = duration
+        self.outputs = outputs
+        self.detail = detail or {}
+
+    def __repr__(self):
+        return f"Outcome({self.state!r}, {self.jobid!r}, reasons={self.reasons!r})"
 
 
 class Scheduler:

@@ -19,7 +19,7 @@ class Workspace:
     def __init__(self, recipe, readonly):
         self.recipe = recipe
         self.readonly = readonly
-        self.jobdirs = JobDirs(recipe.workdir)
+        self.jobdirs = JobDirs(recipe.workdir, lambda: self.store)
         self._store = None
         self._store_opened = False
         self.hashcache = HashCache(lambda: self.store)

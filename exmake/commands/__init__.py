@@ -6,10 +6,9 @@ Commands parse, call the core, and render; they never exit (cli.main does).
 import json
 import sys
 
-from exmake.workspace import Workspace
-
 
 def open_workspace(args, readonly):
+    from exmake.workspace import Workspace  # not at import: the no-op path must not load YAML
     return Workspace.load(args.file, readonly=readonly)
 
 

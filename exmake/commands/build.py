@@ -9,11 +9,10 @@ dependencies allow, and every decision is printed with its reason.
 import os
 import time
 
-from exmake import graph
-from exmake.build import Build, BuildOptions
 from exmake.commands import open_workspace, outcome_json, print_json
 from exmake.errors import Interrupted, JobFailed, UsageError
 from exmake.report import Reporter
+from exmake.schedule import Outcome
 
 
 def add_arguments(parser):
@@ -37,11 +36,23 @@ def main(args):
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"-j {args.jobs}: the number of jobs must be at least 1")
     started = time.monotonic()
+    reporter = Reporter(quiet=args.quiet, verbose=args.verbose, enabled=not args.json)
+    if not (args.dry_run or args.always_make):
+        from exmake.noop import unchanged_build
+        unchanged = unchanged_build(args.file, args.targets)
+        if unchanged is not None:
+            outcomes = {name: Outcome("reused", jobid, path) for name, jobid, path in unchanged}
+            if args.verbose:
+                reporter.write("exmake: nothing changed since the last build of these targets")
+            for name, outcome in outcomes.items():
+                reporter.job_done(name, outcome)
+            return _report(args, reporter, outcomes, started, "SUCCESS")
+    from exmake import graph
+    from exmake.build import Build, BuildOptions
     ws = open_workspace(args, readonly=args.dry_run)
     try:
         targets = graph.select_targets(ws.recipe, args.targets)
         options = BuildOptions(args.jobs, args.keep_going, args.always_make, args.dry_run)
-        reporter = Reporter(quiet=args.quiet, verbose=args.verbose, enabled=not args.json)
         build = Build(ws, options, reporter)
         try:
             outcomes = build.run(targets)
@@ -49,14 +60,20 @@ def main(args):
             if args.json:
                 print_json(_document("INTERRUPTED", build.outcomes))
             raise
+        if not args.dry_run:
+            build.stamp(args.targets)
     finally:
         ws.close()
     failed = any(o.state == "failed" for o in outcomes.values()) and not args.dry_run
+    return _report(args, reporter, outcomes, started, "FAILURE" if failed else "SUCCESS")
+
+
+def _report(args, reporter, outcomes, started, status):
     if args.json:
-        print_json(_document("FAILURE" if failed else "SUCCESS", outcomes))
+        print_json(_document(status, outcomes))
     else:
         reporter.summary(outcomes, time.monotonic() - started)
-    if failed:
+    if status == "FAILURE":
         raise JobFailed("a job failed" if sum(o.state == "failed" for o in outcomes.values()) == 1
                         else "jobs failed")
     return 0

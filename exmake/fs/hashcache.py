@@ -29,6 +29,7 @@ class HashCache:
     def __init__(self, get_store=lambda: None):
         self.get_store = get_store  # opened lazily by the owner
         self.memo = {}       # path -> digest, for this process
+        self.signatures = {} # path -> stat signature seen when its digest was taken
         self.pending = []    # rows not yet written to the store
 
     def digest(self, path):
@@ -47,6 +48,7 @@ class HashCache:
             row = " ".join(map(str, (*sig, hashed_at, digest))).encode()
             self.pending.append(("hashes", path.encode(), row))
         self.memo[path] = digest
+        self.signatures[path] = sig
         return digest
 
     def flush(self):

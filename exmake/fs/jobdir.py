@@ -1,7 +1,8 @@
 """Job directories: `<workdir>/<name>-<N>`, built aside and renamed into place.
 
 Life of a job directory:
-1. `reserve`: N is allocated by `mkdir <name>-<N>` (atomic; never reused).
+1. `reserve`: N comes from a counter in the store (so a deleted job's number
+   is never handed out again) and is claimed by `mkdir <name>-<N>` (atomic).
 2. The job runs in `<workdir>/.exmake/building/<name>-<N>`, which holds
    `setup.json` (written first) and `.lock` (flocked by the builder and its
    job processes while they live).
@@ -46,12 +47,14 @@ JOBID_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)-(\d+)$")
 class JobDirs:
     """The job directories of one workdir."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, get_store=lambda: None):
         self.workdir = workdir
+        self.get_store = get_store
         self.meta = os.path.join(workdir, ".exmake")
         self.building = os.path.join(self.meta, "building")
         self.lock_dir = os.path.join(self.meta, "locks")
-        self._next = {}  # name -> next N to try, learnt from one listing
+        self._next = {}  # name -> next N to try
+        self._listed = None  # name -> highest N found by one listing of the workdir
 
     def path(self, jobid):
         return os.path.join(self.workdir, jobid)
@@ -61,7 +64,10 @@ class JobDirs:
         os.makedirs(self.building, exist_ok=True)
         if name not in self._next:
             self._next[name] = self._highest(name) + 1
+        store = self.get_store()
         while True:
+            if store is not None:
+                self._next[name] = store.next_number(f"next:{name}".encode(), self._next[name])
             jobid = f"{name}-{self._next[name]}"
             self._next[name] += 1
             try:
@@ -73,12 +79,15 @@ class JobDirs:
             return jobid, building
 
     def _highest(self, name):
-        highest = 0
-        prefix = name + "-"
-        for entry in os.listdir(self.workdir):
-            if entry.startswith(prefix) and entry[len(prefix):].isdigit():
-                highest = max(highest, int(entry[len(prefix):]))
-        return highest
+        """The highest N among existing `<name>-<N>` (one listing per JobDirs, not per name)."""
+        if self._listed is None:
+            self._listed = {}
+            for entry in os.listdir(self.workdir):
+                match = JOBID_RE.match(entry)
+                if match:
+                    n = int(match.group(2))
+                    self._listed[match.group(1)] = max(self._listed.get(match.group(1), 0), n)
+        return self._listed.get(name, 0)
 
     def finish(self, jobid, building, post):
         """Write post.json last and move the building directory into place."""

@@ -13,8 +13,8 @@ from exmake.fs import atomic
 
 
 def publish(results_dir, job_path, mapping):
-    """Link each `dest: src` of `mapping`; returns the links made or changed."""
-    changed = []
+    """Link each `dest: src` of `mapping`; returns every [link, target] it stands for."""
+    links = []
     for dest, src in sorted(mapping.items()):
         source = os.path.join(job_path, src)
         if not os.path.lexists(source):
@@ -25,14 +25,14 @@ def publish(results_dir, job_path, mapping):
         if not _inside(parent, results_dir):
             raise ExmakeError(f"cannot publish {dest}: {parent} leads outside {results_dir}")
         target = os.path.relpath(source, os.path.realpath(parent))
+        links.append([link, target])
         if os.path.islink(link) and os.readlink(link) == target:
             continue
         if os.path.lexists(link) and not os.path.islink(link):
             raise ExmakeError(f"cannot publish {dest}: {link} exists and is not a symlink; "
                               "exmake will not overwrite it")
         atomic.symlink(target, link)
-        changed.append(dest)
-    return changed
+    return links
 
 
 def _inside(path, top):

@@ -2,6 +2,7 @@
 
 Databases, all keys and values bytes:
 - `meta`:   b"schema" -> ascii schema version (SCHEMA_VERSION); checked on open.
+            b"next:<name>" -> ascii next job number N for `<name>-<N>`.
 - `trace`:  job key (hex) -> job id (`count-3`) of a SUCCESS job directory.
 - `failed`: job key (hex) -> job id of the latest FAILURE for that key.
 - `hashes`: absolute path -> HashCache record (see exmake.fs.hashcache).
@@ -109,6 +110,19 @@ class Store:
                         else:
                             txn.put(key, value, db=self.dbs[db])
                 return
+            except lmdb.MapFullError:
+                self._grow()
+
+    def next_number(self, key, at_least):
+        """Atomically return max(stored, at_least) and store it plus one (a counter
+        that never hands out the same number twice, across processes)."""
+        while True:
+            try:
+                with self.env.begin(write=True, db=self.dbs["meta"]) as txn:
+                    stored = txn.get(key)
+                    number = max(int(stored) if stored else 0, at_least)
+                    txn.put(key, str(number + 1).encode())
+                    return number
             except lmdb.MapFullError:
                 self._grow()
 

@@ -1,0 +1,72 @@
+"""Build stamps: the whole-build no-op fast path.
+
+After a successful build, exmake records what that build depended on: the
+stat signature of the recipe, of every input file (as seen when it was
+hashed) and of every directory whose listing expanded an input, plus each
+job directory it used and each symlink it made (results and `-LATEST`).
+The next build of the same recipe and targets first checks those with
+stat/readlink alone; if nothing moved, it is a no-op without parsing YAML or
+computing a key.
+
+A stamp is written only when every recorded mtime is older than
+RACY_WINDOW_NS before the build started: a file modified within one
+timestamp tick of being read could change again without changing its
+signature.
+
+Record (JSON, in the store's `stamps` database, key = stamp_id):
+    {"format": 1, "recipe": [path, sig], "files": [[path, sig], ...],
+     "dirs": [[path, sig], ...], "jobs": [[name, jobid, job path], ...],
+     "links": [[link path, target], ...]}
+where sig = [dev, inode, size, mtime_ns].
+"""
+
+import json
+import os
+
+from exmake.fs.hashcache import RACY_WINDOW_NS
+from exmake.fs.hashing import hash_bytes
+
+FORMAT = 1
+
+
+def stamp_id(recipe_path, targets):
+    """The stamp's key: the recipe's absolute path and the targets as asked."""
+    text = os.path.abspath(recipe_path) + "\0" + "\0".join(targets)
+    return hash_bytes(text.encode()).encode()
+
+
+def make_stamp(recipe_entry, files, dirs, jobs, links, started_ns):
+    """The stamp JSON bytes, or None if any entry is too recent to trust."""
+    entries = [recipe_entry, *files, *dirs]
+    if any(sig[3] > started_ns - RACY_WINDOW_NS for _, sig in entries):
+        return None
+    record = {"format": FORMAT, "recipe": recipe_entry, "files": files, "dirs": dirs,
+              "jobs": jobs, "links": links}
+    return json.dumps(record, separators=(",", ":")).encode()
+
+
+def still_valid(raw):
+    """The stamp's jobs if everything it recorded is unchanged, else None."""
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return None
+    if record.get("format") != FORMAT:
+        return None
+    for path, sig in (record["recipe"], *record["files"], *record["dirs"]):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns] != sig:
+            return None
+    for _, _, job_path in record["jobs"]:
+        if not os.path.exists(os.path.join(job_path, "post.json")):
+            return None
+    for link, target in record["links"]:
+        try:
+            if os.readlink(link) != target:
+                return None
+        except OSError:
+            return None
+    return record["jobs"]

@@ -1,0 +1,128 @@
+"""The whole-build no-op fast path (exmake.noop, exmake.fs.stamp) is never wrong.
+
+A stamp is written only when every input is older than the racy window, so
+these tests age their files first, then check that each kind of change is
+seen and leads to the same result as a full build.
+"""
+
+import json
+import os
+import time
+
+FAST = "nothing changed since the last build"
+
+
+def age(root, seconds=10):
+    """Set every file's and directory's mtime into the past, as on a settled project."""
+    past = time.time() - seconds
+    for dirpath, dirnames, filenames in os.walk(root):
+        if ".exmake" in dirpath or "/work" in dirpath:
+            continue
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                os.utime(path, (past, past))
+
+
+def settled(project, recipe, files):
+    project.recipe(recipe)
+    for rel, text in files.items():
+        project.write(rel, text)
+    age(project.root)
+    project.run(expect=0)
+    result = project.run("-v", expect=0)
+    assert FAST in result.out, result
+    return result
+
+
+RECIPE = """\
+jobs:
+  cat:
+    run: "cat {inputs.parts} > all.txt"
+    inputs: {parts: "parts/*.txt"}
+    outputs: [all.txt]
+    publish: {all.txt: all.txt}
+  size:
+    run: "wc -c < {deps.cat}/all.txt > size.txt"
+    deps: [cat]
+"""
+FILES = {"parts/a.txt": "a\n", "parts/b.txt": "b\n"}
+
+
+def test_unchanged_build_takes_the_fast_path_and_reports_every_job(project):
+    result = settled(project, RECIPE, FILES)
+    assert "  reused  cat-1" in result.out and "  reused  size-1" in result.out
+    data = json.loads(project.run("--json", expect=0).out)
+    assert data["status"] == "SUCCESS"
+    assert {n: j["state"] for n, j in data["jobs"].items()} == {"cat": "reused", "size": "reused"}
+
+
+def test_changed_input_content_is_seen(project):
+    settled(project, RECIPE, FILES)
+    project.write("parts/a.txt", "A\n")
+    result = project.run("-v", expect=0)
+    assert FAST not in result.out and "built   cat-2" in result.out
+    assert project.read("results/all.txt") == "A\nb\n"
+
+
+def test_new_file_matching_a_glob_is_seen(project):
+    settled(project, RECIPE, FILES)
+    project.write("parts/c.txt", "c\n")
+    age(project.root, 5)  # even with an old mtime, the directory listing changed
+    result = project.run("-v", expect=0)
+    assert FAST not in result.out and "input parts/c.txt added" in result.out
+
+
+def test_edited_recipe_is_seen(project):
+    settled(project, RECIPE, FILES)
+    project.recipe(RECIPE.replace("wc -c", "wc -l"))
+    assert "command changed" in project.run("-v", expect=0).out
+
+
+def test_deleted_job_directory_is_rebuilt(project):
+    import shutil
+    settled(project, RECIPE, FILES)
+    shutil.rmtree(project.root / "work/size-1")
+    result = project.run("-v", expect=0)
+    assert FAST not in result.out and "built   size-2" in result.out
+
+
+def test_deleted_result_link_is_published_again(project):
+    settled(project, RECIPE, FILES)
+    os.unlink(project.root / "results/all.txt")
+    assert FAST not in project.run("-v", expect=0).out
+    assert project.read("results/all.txt") == "a\nb\n"
+
+
+def test_moved_latest_link_is_restored(project):
+    settled(project, RECIPE, FILES)
+    os.unlink(project.root / "work/cat-LATEST")
+    assert FAST not in project.run("-v", expect=0).out
+    assert os.readlink(project.root / "work/cat-LATEST") == "cat-1"
+
+
+def test_other_targets_have_their_own_stamp(project):
+    settled(project, RECIPE, FILES)
+    result = project.run("-v", "cat", expect=0)
+    assert FAST not in result.out  # first build of just `cat`
+    assert FAST in project.run("-v", "cat", expect=0).out
+
+
+def test_fresh_files_do_not_get_a_stamp(project):
+    project.recipe(RECIPE)
+    for rel, text in FILES.items():
+        project.write(rel, text)
+    project.run(expect=0)
+    # Inputs written within the racy window: their signature proves nothing yet.
+    assert FAST not in project.run("-v", expect=0).out
+
+
+def test_custom_workdir_is_found(project):
+    settled(project, "workdir: 'build dir'  # quoted, with a comment\n" + RECIPE, FILES)
+    assert (project.root / "build dir/cat-1/all.txt").exists()
+
+
+def test_dry_run_and_force_never_take_the_fast_path(project):
+    settled(project, RECIPE, FILES)
+    assert "fresh   cat-1" in project.run("-n", expect=0).out
+    assert "built   cat-2" in project.run("-B", expect=0).out
