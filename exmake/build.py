@@ -67,19 +67,20 @@ class Build:
     def begin(self, name, dep_outcomes):
         job = self.recipe.jobs[name]
         pending = [local for local, dep in job.deps.items() if dep_outcomes[dep].state == "stale"]
-        previous = self.previous_setup(name)
         if pending:  # dry run: a dependency will run, so this key is unknown yet
-            reasons = ["no earlier job"] if previous is None else []
+            reasons = ["no earlier job"] if self.previous_setup(name) is None else []
             return Outcome("stale", reasons=reasons + [f"dependency {p} will run" for p in pending])
         try:
             setup = self.describe(job, dep_outcomes)
         except OSError as exc:
             return Outcome("failed", reasons=[f"cannot read input {exc.filename}: {exc.strerror}"],
                            detail={"reason": f"cannot read input {exc.filename}"})
-        trace = self.traced_job(setup["key"])
-        decision = decide(setup, trace, previous, self.options.force)
+        traced = None if self.options.force else self.traced_job(setup["key"])
+        # The previous setup only explains a miss; a hit needs no second read.
+        previous = None if traced else self.previous_setup(name)
+        decision = decide(setup, traced and traced[0], previous, self.options.force)
         if decision.fresh:
-            return self.reused(job, decision.jobid)
+            return self.reused(job, *traced)
         if self.options.dry_run:
             failed = self.ws.lookup("failed", setup["key"])
             state = "failed" if failed else "stale"
@@ -98,10 +99,11 @@ class Build:
                 "deps": deps, "recipe": self.recipe.path}
 
     def traced_job(self, key):
-        """The SUCCESS job directory recorded for `key`, if it still exists."""
+        """(jobid, post record) of the SUCCESS job recorded for `key`, if it still exists."""
         jobid = self.ws.lookup("trace", key)
-        if jobid and self.ws.jobdirs.is_success(jobid):
-            return jobid
+        post = self.ws.jobdirs.read_post(jobid) if jobid else None
+        if post and post.get("result") == "SUCCESS":
+            return jobid, post
         return None
 
     def previous_setup(self, name):
@@ -110,11 +112,10 @@ class Build:
 
     def reuse_if_traced(self, job, setup):
         """After waiting for a key's lock: reuse what the other build made, if anything."""
-        jobid = self.traced_job(setup["key"])
-        return self.reused(job, jobid) if jobid else None
+        traced = self.traced_job(setup["key"])
+        return self.reused(job, *traced) if traced else None
 
-    def reused(self, job, jobid):
-        post = self.ws.jobdirs.read_post(jobid)
+    def reused(self, job, jobid, post):
         path = self.ws.jobdirs.path(jobid)
         state = "fresh" if self.options.dry_run else "reused"
         if not self.options.dry_run:

@@ -27,7 +27,9 @@ RESOURCE_KEYS = {
 _SIZE_UNITS_MIB = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT])(?:i?B)?\s*$", re.IGNORECASE)
 _UNIT_TIME_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-_CLOCK_RE = re.compile(r"^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)$")
+# Slurm's forms: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S.
+_CLOCK_RE = re.compile(r"^(\d+):(\d+)(?::(\d+))?$")
+_DAY_CLOCK_RE = re.compile(r"^(\d+)-(\d+)(?::(\d+))?(?::(\d+))?$")
 
 
 def parse_mem_mib(value):
@@ -48,7 +50,9 @@ def parse_mem_mib(value):
 
 
 def parse_time_s(value):
-    """`90m`, `1h30m`, `45s`, `2d`, `01:30:00`, `1-00:00:00` -> seconds; a bare number means minutes."""
+    """`90m`, `1h30m`, `45s`, `2d`, `01:30:00`, `1-12`, `1-00:00:00` -> seconds; a bare number means minutes.
+
+    Clock forms read as Slurm reads them: M:S, H:M:S, D-H, D-H:M, D-H:M:S."""
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 90m or 01:30:00")
     if isinstance(value, int):
@@ -74,13 +78,18 @@ def _unit_time(text):
 
 
 def _clock_time(text):
-    match = _CLOCK_RE.match(text)
-    if not match:
-        return None
-    d, h, m, s = (int(g or 0) for g in match.groups())
-    if match.group(2) is None:  # MM:SS
-        return (d * 24 * 60 + m) * 60 + s
-    if m >= 60 or s >= 60:
+    match = _DAY_CLOCK_RE.match(text)
+    if match:
+        d, h, m, s = (int(g or 0) for g in match.groups())
+    else:
+        match = _CLOCK_RE.match(text)
+        if not match:
+            return None
+        a, b, c = match.groups()
+        d, h, m, s = (0, 0, int(a), int(b)) if c is None else (0, int(a), int(b), int(c))
+        if c is None:
+            return None if s >= 60 else m * 60 + s
+    if h >= 24 and d or m >= 60 or s >= 60:
         return None
     return ((d * 24 + h) * 60 + m) * 60 + s
 

@@ -7,6 +7,8 @@ with `line` and `key_lines`) and sequences as `YamlList` (a list with `line`
 and `item_lines`); scalars stay plain Python values.
 """
 
+import re
+
 import yaml
 
 from exmake.errors import RecipeError
@@ -27,6 +29,7 @@ class YamlMap(dict):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.key_lines = {}
+        self.own_lines = set()  # lines of keys written in this mapping, not merged in
 
     def line_of(self, key):
         return self.key_lines.get(key, self.line)
@@ -49,22 +52,41 @@ class _MarkingLoader(_BaseLoader):
     """A safe loader that builds YamlMap/YamlList and rejects duplicate keys."""
 
 
+class _DeepMarkingLoader(yaml.SafeLoader):
+    """The pure-Python loader, for documents nested too deep for the C one:
+    libyaml's composer recurses in C per level and overflows the stack
+    (SIGSEGV) where Python's recursion limit raises a catchable error."""
+
+
+# Nesting beyond this (flow brackets, or indentation and `- ` prefixes) goes
+# to the pure-Python loader; no real recipe comes near it.
+C_LOADER_MAX_DEPTH = 500
+_BRACKETS_RE = re.compile(r"[^\[\]{}]+")
+_LINE_PREFIX_RE = re.compile(r"^[ \-]*", re.M)
+
+
 def _construct_mapping(loader, node):
-    loader.flatten_mapping(node)  # resolves `<<` merge keys first
+    own = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+    loader.flatten_mapping(node)  # puts the pairs merged in by `<<` first
+    merged = len(node.value) - own
     result = YamlMap()
     result.line = node.start_mark.line + 1
-    for key_node, value_node in node.value:
+    for index, (key_node, value_node) in enumerate(node.value):
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
         try:
             hash(key)
         except TypeError:
             raise _LoadProblem(line, None, "a mapping key must be a plain value") from None
-        if key in result:
+        # A key written here may override one merged in by `<<` (that is what
+        # merging is for); only two keys written here are a duplicate.
+        if key in result and index >= merged and result.key_lines.get(key, 0) in result.own_lines:
             first = result.key_lines[key]
             raise _LoadProblem(line, key, f"duplicate key (first given on line {first})")
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[key] = line
+        if index >= merged:
+            result.own_lines.add(line)
     return result
 
 
@@ -75,8 +97,19 @@ def _construct_sequence(loader, node):
     return result
 
 
-_MarkingLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
-_MarkingLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
+for _loader in (_MarkingLoader, _DeepMarkingLoader):
+    _loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+    _loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
+
+
+def _loader_for(text):
+    """The C loader unless the text may nest deeper than it can survive."""
+    depth = deepest = 0
+    for char in _BRACKETS_RE.sub("", text):  # brackets inside strings only overestimate
+        depth += 1 if char in "[{" else -1
+        deepest = max(deepest, depth)
+    prefix = max((len(m) for m in _LINE_PREFIX_RE.findall(text)), default=0)
+    return _DeepMarkingLoader if max(deepest, prefix) > C_LOADER_MAX_DEPTH else _MarkingLoader
 
 
 class _LoadProblem(Exception):
@@ -90,7 +123,7 @@ def load_yaml(path, text=None):
     if text is None:
         text = read_text(path)
     try:
-        return yaml.load(text, Loader=_MarkingLoader)
+        return yaml.load(text, Loader=_loader_for(text))
     except _LoadProblem as problem:
         raise RecipeError(path, problem.line, problem.key, problem.problem) from None
     except yaml.MarkedYAMLError as exc:
@@ -100,9 +133,11 @@ def load_yaml(path, text=None):
         raise RecipeError(path, line, None, f"not valid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise RecipeError(path, 0, None, f"not valid YAML: {exc}") from None
-    except (ValueError, OverflowError, RecursionError) as exc:
-        # PyYAML's constructors raise these on values such as huge timestamps.
-        raise RecipeError(path, 0, None, f"not valid YAML: {exc}") from None
+    except RecursionError:
+        raise RecipeError(path, 0, None, "nested too deep to be a recipe") from None
+    except Exception as exc:  # noqa: BLE001 - a boundary: PyYAML's constructors raise
+        # TypeError, KeyError, ValueError ... on odd explicit tags (`!!map [a]`).
+        raise RecipeError(path, 0, None, f"not valid YAML: {type(exc).__name__}: {exc}") from None
 
 
 def read_text(path):

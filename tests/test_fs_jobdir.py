@@ -1,6 +1,7 @@
 """exmake.fs.jobdir, exmake.fs.locks and exmake.fs.atomic on real directories and flocks.
 
-Job ids are allocated with mkdir, built aside under .exmake/building, and
+Job ids come from a store counter (or, without a store, the highest existing
+directory), are claimed with mkdir, built aside under .exmake/building, and
 renamed into place by finish(); LATEST follows successes only. Locks are
 flocks, so they die with their holder (proven with SIGKILL).
 """
@@ -18,6 +19,7 @@ import pytest
 from exmake.fs import atomic
 from exmake.fs.jobdir import JobDirs
 from exmake.fs.locks import KeyLock, is_locked
+from exmake.fs.store import Store
 
 
 @pytest.fixture
@@ -76,27 +78,50 @@ def test_same_instance_does_not_reuse_an_abandoned_n(jobdirs):
     assert jobdirs.reserve("count")[0] == "count-3"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="N is 1 + the highest existing <name>-N: once the highest directory "
-                          "is gone (abandoned, gc'd, deleted), a new build hands out that N "
-                          "again, contrary to 'never reused'")
-def test_new_instance_does_not_reuse_a_removed_n(jobdirs):
+def test_without_store_a_new_instance_reuses_a_removed_n(jobdirs):
+    """Without a store N is 1 + the highest existing <name>-N, so a removed top N comes back."""
     jobdirs.reserve("count")
     jobid, building = jobdirs.reserve("count")
     jobdirs.abandon(jobid, building)
-    assert JobDirs(jobdirs.workdir).reserve("count")[0] == "count-3"
+    assert JobDirs(jobdirs.workdir).reserve("count")[0] == "count-2"
 
 
-def _reserve_many(workdir, barrier, queue):
-    jobdirs = JobDirs(workdir)
+def test_store_counter_never_reuses_a_removed_n(jobdirs, tmp_path):
+    store = Store(str(tmp_path / "lmdb"))
+    try:
+        first = JobDirs(jobdirs.workdir, lambda: store)
+        first.reserve("count")
+        jobid, building = first.reserve("count")
+        first.abandon(jobid, building)
+        assert JobDirs(jobdirs.workdir, lambda: store).reserve("count")[0] == "count-3"
+    finally:
+        store.close()
+
+
+def test_store_counter_starts_above_existing_dirs(jobdirs, tmp_path):
+    os.mkdir(jobdirs.path("count-7"))
+    store = Store(str(tmp_path / "lmdb"))
+    try:
+        assert JobDirs(jobdirs.workdir, lambda: store).reserve("count")[0] == "count-8"
+    finally:
+        store.close()
+
+
+def _reserve_many(workdir, lmdb_dir, barrier, queue):
+    store = Store(lmdb_dir) if lmdb_dir else None  # opened after fork, never shared
+    jobdirs = JobDirs(workdir, lambda: store)
     barrier.wait()
     queue.put([jobdirs.reserve("job")[0] for _ in range(50)])
+    if store:
+        store.close()
 
 
-def test_concurrent_reservations_are_distinct(jobdirs):
+@pytest.mark.parametrize("with_store", [False, True])
+def test_concurrent_reservations_are_distinct(jobdirs, tmp_path, with_store):
+    lmdb_dir = str(tmp_path / "lmdb") if with_store else None
     ctx = multiprocessing.get_context("fork")
     barrier, queue = ctx.Barrier(2), ctx.Queue()
-    procs = [ctx.Process(target=_reserve_many, args=(jobdirs.workdir, barrier, queue))
+    procs = [ctx.Process(target=_reserve_many, args=(jobdirs.workdir, lmdb_dir, barrier, queue))
              for _ in range(2)]
     for p in procs:
         p.start()

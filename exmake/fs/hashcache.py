@@ -11,11 +11,13 @@ otherwise be trusted forever (git's racy-clean problem). Coarse filesystems
 """
 
 import os
+import re
 import time
 
 from exmake.fs.hashing import hash_file
 
 RACY_WINDOW_NS = 2_000_000_000
+DIGEST_RE = re.compile(r"^b3:[0-9a-f]{64}$")
 
 
 def signature(st):
@@ -62,8 +64,8 @@ class HashCache:
 def _trusted(record, sig):
     if record is None:
         return None
-    parts = record.decode().split(" ")
-    if len(parts) != 6:
+    parts = record.decode("ascii", "replace").split(" ")
+    if len(parts) != 6 or not DIGEST_RE.match(parts[5]):
         return None
     try:
         cached = tuple(int(p) for p in parts[:4])

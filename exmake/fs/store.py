@@ -42,6 +42,7 @@ class Store:
         try:
             self.env = lmdb.open(path, max_dbs=len(DB_NAMES), map_size=INITIAL_MAP_BYTES,
                                  readonly=readonly, readahead=False, subdir=True, create=not readonly)
+            self._check_size()  # before any page beyond the meta pages is read
             self.dbs = {name.decode(): self._open_db(name) for name in DB_NAMES}
         except lmdb.Error as exc:
             raise StoreCorrupt(
@@ -49,6 +50,19 @@ class Store:
                 f"Recover with: mv {path} {path}.broken   "
                 "(exmake rebuilds the index from the job directories on the next build)") from None
         self._check_schema()
+
+    def _check_size(self):
+        """A data file shorter than its own meta page says it is would be mapped
+        as is, and reading past its end kills the process with SIGBUS."""
+        if self.created:
+            return
+        used = (self.env.info()["last_pgno"] + 1) * self.env.stat()["psize"]
+        size = os.path.getsize(os.path.join(self.path, "data.mdb"))
+        if size < used:
+            raise StoreCorrupt(
+                f"{self.path}: data.mdb is truncated ({size} bytes, the index says {used}).\n"
+                f"Recover with: mv {self.path} {self.path}.broken   "
+                "(exmake rebuilds the index from the job directories on the next build)")
 
     def _open_db(self, name):
         if self.readonly:
@@ -67,7 +81,21 @@ class Store:
             raise StoreCorrupt(f"{self.path}: index schema {found.decode()!r}, this exmake reads "
                                f"{SCHEMA_VERSION.decode()!r}; move the directory aside to rebuild it")
 
+    def _retrying(self, operation):
+        """Run `operation()`, growing the map when full and adopting another
+        process's larger map when it grew it (MapResizedError)."""
+        while True:
+            try:
+                return operation()
+            except lmdb.MapFullError:
+                self._grow()
+            except lmdb.MapResizedError:
+                self.env.set_mapsize(0)  # 0: take the size the other process set
+
     def get(self, db, key):
+        return self._retrying(lambda: self._get(db, key))
+
+    def _get(self, db, key):
         handle = self.dbs[db]
         if handle is None:
             return None
@@ -76,6 +104,9 @@ class Store:
 
     def get_many(self, db, keys):
         """{key: value} for the keys present, in one read transaction."""
+        return self._retrying(lambda: self._get_many(db, keys))
+
+    def _get_many(self, db, keys):
         handle = self.dbs[db]
         if handle is None:
             return {}
@@ -83,6 +114,9 @@ class Store:
             return {k: v for k in keys if (v := txn.get(k)) is not None}
 
     def items(self, db, prefix=b""):
+        return self._retrying(lambda: self._items(db, prefix))
+
+    def _items(self, db, prefix):
         handle = self.dbs[db]
         if handle is None:
             return []
@@ -101,30 +135,26 @@ class Store:
         """Write (db, key, value) rows in one transaction; value None deletes."""
         if not rows or self.readonly:
             return
-        while True:
-            try:
-                with self.env.begin(write=True) as txn:
-                    for db, key, value in rows:
-                        if value is None:
-                            txn.delete(key, db=self.dbs[db])
-                        else:
-                            txn.put(key, value, db=self.dbs[db])
-                return
-            except lmdb.MapFullError:
-                self._grow()
+        self._retrying(lambda: self._put_many(rows))
+
+    def _put_many(self, rows):
+        with self.env.begin(write=True) as txn:
+            for db, key, value in rows:
+                if value is None:
+                    txn.delete(key, db=self.dbs[db])
+                else:
+                    txn.put(key, value, db=self.dbs[db])
 
     def next_number(self, key, at_least):
         """Atomically return max(stored, at_least) and store it plus one (a counter
         that never hands out the same number twice, across processes)."""
-        while True:
-            try:
-                with self.env.begin(write=True, db=self.dbs["meta"]) as txn:
-                    stored = txn.get(key)
-                    number = max(int(stored) if stored else 0, at_least)
-                    txn.put(key, str(number + 1).encode())
-                    return number
-            except lmdb.MapFullError:
-                self._grow()
+        def allocate():
+            with self.env.begin(write=True, db=self.dbs["meta"]) as txn:
+                stored = txn.get(key)
+                number = max(int(stored) if stored and stored.isdigit() else 0, at_least)
+                txn.put(key, str(number + 1).encode())
+                return number
+        return self._retrying(allocate)
 
     def _grow(self):
         size = self.env.info()["map_size"] * 2
