@@ -17,6 +17,7 @@ from exmake.fs.publish import publish
 from exmake.fs.stamp import make_stamp, stamp_id
 from exmake.jobrun import LocalJobRun
 from exmake.keys import canonical_step, input_digests, job_key
+from exmake.method import code_digest
 from exmake.rebuild import decide
 from exmake.schedule import Outcome, Scheduler
 from exmake.signals import SignalGuard
@@ -40,6 +41,7 @@ class Build:
         self.outcomes = {}
         self.links = []          # [link, target] of every result symlink this build stands for
         self.started_ns = time.time_ns()
+        self._code_digests = {}
 
     def run(self, targets):
         """Build `targets` (job names); returns {name: Outcome} in build order."""
@@ -90,13 +92,19 @@ class Build:
 
     def describe(self, job, dep_outcomes):
         """The setup record this job would have now, with its key."""
-        step = canonical_step(job)
+        step = canonical_step(job, self.code_digest(job.method) if job.method else None)
         inputs = input_digests(self.recipe, job, self.ws.hashcache)
         deps = {local: {"jobid": dep_outcomes[dep].jobid, "outputs": dep_outcomes[dep].outputs}
                 for local, dep in job.deps.items()}
         key = job_key(step, inputs, {local: d["outputs"] for local, d in deps.items()})
         return {"format": 1, "name": job.name, "key": key, "step": step, "inputs": inputs,
                 "deps": deps, "recipe": self.recipe.path}
+
+    def code_digest(self, method):
+        """A job script's code digest, computed once per build per script."""
+        if method.path not in self._code_digests:
+            self._code_digests[method.path] = code_digest(method)
+        return self._code_digests[method.path]
 
     def traced_job(self, key):
         """(jobid, post record) of the SUCCESS job recorded for `key`, if it still exists."""

@@ -13,6 +13,7 @@ import resource
 import shlex
 import signal
 import subprocess
+import sys
 import time
 
 from exmake.recipe import PLACEHOLDER_RE
@@ -45,49 +46,89 @@ def command_argv(template, values):
 
 
 class Process:
-    """One running command of a job, in its own process group."""
+    """One running child of a job, leader of its own process group.
 
-    def __init__(self, argv, cwd, env, stdout_path, stderr_path, pass_fds=(), mem_mib=None):
-        self.argv = argv
+    Made by `spawn` (a command, through subprocess) or `fork` (a Python
+    callable in a forked copy of exmake: job scripts, where starting a new
+    interpreter would cost more than the job).
+    """
+
+    def __init__(self, pid, start_error=None):
+        self.pid = pid
         self.started = time.monotonic()
+        self.returncode = 127 if pid is None else None
+        self.start_error = start_error
         self.killed_for = None
-        self.start_error = None
+        self.label = "command"
+        self.ended = None if pid else self.started
+        self.pidfd = _pidfd(pid) if pid else None
+
+    @classmethod
+    def spawn(cls, argv, cwd, env, stdout_path, stderr_path, pass_fds=(), mem_mib=None):
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
             try:
-                self.popen = subprocess.Popen(
+                popen = subprocess.Popen(
                     argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                     start_new_session=True, pass_fds=pass_fds,
                     preexec_fn=_address_space_limit(mem_mib) if mem_mib else None)
             except OSError as exc:  # command not found, not executable
-                self.popen = None
-                self.start_error = exc
                 err.write(f"exmake: cannot run {argv[0]}: {exc.strerror}\n".encode())
-        self.pidfd = _pidfd(self.popen.pid) if self.popen else None
+                return cls(None, exc)
+        popen.returncode = 0  # we reap it ourselves; keep Popen from trying later
+        return cls(popen.pid)
+
+    @classmethod
+    def fork(cls, target):
+        """Run `target()` in a forked child in its own session; its return value
+        is the exit status. The child never returns into exmake's code."""
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()  # or what is buffered would be written twice
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                os.setsid()
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                status = target()
+            except BaseException:  # noqa: BLE001 - a child must end here, whatever happened
+                import traceback
+                traceback.print_exc()
+            finally:
+                os._exit(status or 0)
+        return cls(pid)
 
     def poll(self):
         """The exit status once finished (negative: killed by that signal), else None."""
-        if self.popen is None:
-            return 127
-        return self.popen.poll()
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self._ended(status)
+        return self.returncode
+
+    def _ended(self, status):
+        self.returncode = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        self.ended = time.monotonic()
 
     def kill(self, reason):
         """Stop the whole process group: SIGTERM now, SIGKILL via `reap`."""
-        if self.popen is None or self.popen.returncode is not None:
+        if self.poll() is not None:
             return
         self.killed_for = self.killed_for or reason
-        _signal_group(self.popen.pid, signal.SIGTERM)
+        _signal_group(self.pid, signal.SIGTERM)
 
     def reap(self, grace_s=KILL_GRACE_S):
         """Wait for a killed process, escalating to SIGKILL; never leaves a zombie."""
-        if self.popen is None:
+        if self.pid is None:
             return
-        try:
-            self.popen.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            _signal_group(self.popen.pid, signal.SIGKILL)
-            self.popen.wait()
+        deadline = time.monotonic() + grace_s
+        while self.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         # Children of the command may outlive it; the group goes with the job.
-        _signal_group(self.popen.pid, signal.SIGKILL)
+        _signal_group(self.pid, signal.SIGKILL)
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self._ended(status)
         self.close()
 
     def close(self):

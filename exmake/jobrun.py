@@ -3,26 +3,34 @@
 A `LocalJobRun` is a task for the scheduler (see exmake.schedule): it waits
 for the job key's lock (another build may be running the same key: then it
 reuses that build's result), reserves the job directory, writes setup.json,
-starts the command, enforces the time limit, and on exit writes post.json
-and moves the directory into place.
+starts the job's processes, enforces the time limit, and when they end
+writes post.json and moves the directory into place.
+
+A job has one process (a shell command, or a forked job-script runner that
+forks its own slice workers) or, for a sliced shell job, one per slice. The
+first process to fail stops the others: a job fails as a whole and at once.
 """
 
 import os
+import re
 import time
 from datetime import datetime, timezone
 
 from exmake.execute import Process, command_argv, describe_exit
 from exmake.fs import atomic
 from exmake.fs.hashing import hash_file
-from exmake.fs.jobdir import FORMAT, POST, SETUP
+from exmake.fs.jobdir import FORMAT, SETUP
 from exmake.fs.locks import KeyLock
-from exmake.recipe import RESERVED_FILES
+from exmake.methodrun import read_record, run_method
 from exmake.schedule import Outcome
 
 LOCK_POLL_S = 0.05        # how often to retry a key another build holds
 STDERR_TAIL_LINES = 20
 STDERR_TAIL_BYTES = 16384
-NOT_OUTPUTS = {SETUP, POST, "stderr.txt", ".lock"}
+# exmake's own files, and logs, are not outputs; stdout.txt of a shell job is
+# (a command's product is often what it prints), a job script's is not.
+NEVER_OUTPUTS_RE = re.compile(r"^(setup\.json|post\.json|stderr(\.\d+)?\.txt|\.lock|\.runner\.json.*)$")
+SCRIPT_LOGS_RE = re.compile(r"^stdout(\.\d+)?\.txt$")
 
 
 def utc_now():
@@ -39,7 +47,8 @@ class LocalJobRun:
         self.reasons = reasons
         self.key_lock = KeyLock(build.ws.jobdirs.lock_dir, setup["key"])
         self.dir_lock = None
-        self.process = None
+        self.processes = []
+        self.started = None
         self.jobid = self.building = None
         self.deadline = None
         if self.key_lock.acquire(blocking=False):
@@ -48,15 +57,15 @@ class LocalJobRun:
     # -- scheduler protocol ----------------------------------------------
 
     def fds(self):
-        return [self.process.pidfd] if self.process and self.process.pidfd is not None else []
+        return [p.pidfd for p in self.processes if p.pidfd is not None and p.returncode is None]
 
     def wake_at(self):
-        if self.process is None:
+        if self.started is None:
             return time.monotonic() + LOCK_POLL_S
         return self.deadline
 
     def advance(self):
-        if self.process is None:
+        if self.started is None:
             if not self.key_lock.acquire(blocking=False):
                 return None
             reused = self.build.reuse_if_traced(self.job, self.setup)
@@ -64,18 +73,27 @@ class LocalJobRun:
                 self.key_lock.release()
                 return reused
             self._start()
-        status = self.process.poll()
-        if status is None:
+        statuses = [p.poll() for p in self.processes]
+        failed = [p for p, s in zip(self.processes, statuses) if s not in (None, 0)]
+        if failed:  # one process failed: the job has failed; stop the rest now
+            for p in self.processes:
+                p.kill(f"another slice failed ({failed[0].label})")
+        elif None in statuses:
             if self.deadline and time.monotonic() > self.deadline:
-                self.process.kill(f"time limit of {self.job.resources['time']} s exceeded")
+                for p in self.processes:
+                    p.kill(f"time limit of {self.job.resources['time']} s exceeded")
             return None
+        for p in self.processes:
+            p.reap()
         with self.build.guard.critical():
             return self._finish()
 
     def cancel(self):
-        if self.process is not None:
-            self.process.kill("interrupted")
-            self.process.reap()
+        for p in self.processes:
+            p.kill("interrupted")
+        for p in self.processes:
+            p.reap()
+        if self.building:
             self.build.ws.jobdirs.abandon(self.jobid, self.building)
         self._release()
 
@@ -85,44 +103,79 @@ class LocalJobRun:
         jobdirs = self.build.ws.jobdirs
         self.jobid, self.building = jobdirs.reserve(self.job.name)
         self.dir_lock = KeyLock(self.building, ".lock")
-        self.dir_lock.path = os.path.join(self.building, ".lock")
         self.dir_lock.acquire()
         self.setup.update(jobid=self.jobid, created=utc_now())
         atomic.write_json(os.path.join(self.building, SETUP), self.setup, fsync=False)
-        values = self.build.placeholder_values(self.job)
-        env = {**os.environ, **self.job.env, "EXMAKE_JOBID": self.jobid, "EXMAKE_JOB": self.job.name}
         self.started_at = utc_now()
-        self.process = Process(
-            command_argv(self.job.run, values), self.building, env,
-            os.path.join(self.building, "stdout.txt"), os.path.join(self.building, "stderr.txt"),
-            pass_fds=(self.key_lock.fd, self.dir_lock.fd), mem_mib=self.job.resources.get("mem"))
+        self.started = time.monotonic()
+        if self.job.method:
+            self.processes = [self._fork_method()]
+        elif self.job.slices:
+            self.processes = [self._spawn(n) for n in range(self.job.slices)]
+        else:
+            self.processes = [self._spawn(None)]
         limit = self.job.resources.get("time")
-        self.deadline = self.process.started + limit if limit else None
+        self.deadline = self.started + limit if limit else None
         self.build.reporter.job_started(self.job.name, self.jobid)
 
+    def _spawn(self, sliceno):
+        values = self.build.placeholder_values(self.job)
+        env = {**os.environ, **self.job.env, "EXMAKE_JOBID": self.jobid, "EXMAKE_JOB": self.job.name}
+        suffix = ""
+        if sliceno is not None:
+            values.update({"{sliceno}": sliceno, "{slices}": self.job.slices})
+            env.update(EXMAKE_SLICENO=str(sliceno), EXMAKE_SLICES=str(self.job.slices))
+            suffix = f".{sliceno}"
+        process = Process.spawn(
+            command_argv(self.job.run, values), self.building, env,
+            os.path.join(self.building, f"stdout{suffix}.txt"),
+            os.path.join(self.building, f"stderr{suffix}.txt"),
+            pass_fds=(self.key_lock.fd, self.dir_lock.fd), mem_mib=self.job.resources.get("mem"))
+        process.label = "slice %d" % sliceno if sliceno is not None else "command"
+        return process
+
+    def _fork_method(self):
+        job, method = self.job, self.job.method
+        inputs = {name: spec.files if spec.kind == "glob" else spec.path for name, spec in job.inputs.items()}
+        deps = {local: self.build.scheduler.outcomes[dep].path for local, dep in job.deps.items()}
+        os.environ.update(job.env)  # reset below: the child took its copy at fork
+        try:
+            process = Process.fork(lambda: run_method(
+                method.path, method.search_dirs, self.building, self.jobid, job.options,
+                inputs, deps, job.slices, job.resources.get("mem")))
+        finally:
+            for name in job.env:
+                os.environ.pop(name, None)
+        process.label = "job script"
+        return process
+
     def _finish(self):
-        duration = time.monotonic() - self.process.started
-        exit_code, sig, reason = describe_exit(self.process.poll(), self.process.killed_for)
-        self.process.close()
-        missing = [p for p in self.job.outputs if not os.path.exists(os.path.join(self.building, p))]
-        if reason is None and missing:
-            reason = "declared output missing: " + ", ".join(missing)
-        if reason is None and self.job.publish:
-            unpublishable = [s for s in self.job.publish.values()
-                             if not os.path.lexists(os.path.join(self.building, s))]
-            if unpublishable:
-                reason = "file to publish missing: " + ", ".join(unpublishable)
+        duration = time.monotonic() - self.started
+        failed = next((p for p in self.processes if p.returncode), None)
+        exit_code, sig, reason = describe_exit(failed.returncode if failed else 0,
+                                               failed.killed_for if failed else None)
+        record = read_record(self.building) if self.job.method else None
+        if record and record["result"] == "FAILURE":
+            where = f"slice {record['slice']}" if record.get("slice") is not None else record.get("stage")
+            reason = f"{where} raised {record['exception']}" if record.get("traceback") \
+                else f"{where}: {record['exception']}"
+        reason = reason or self._missing_files()
         ok = reason is None
         post = {
             "format": FORMAT, "jobid": self.jobid, "result": "SUCCESS" if ok else "FAILURE",
             "exit_code": exit_code, "signal": sig, "reason": reason,
-            "exception": None, "traceback": None,
+            "exception": record.get("exception") if record else None,
+            "traceback": record.get("traceback") if record else None,
             "start": self.started_at, "end": utc_now(), "duration": round(duration, 6),
+            "timings": (record or {}).get("timings", {}),
             "outputs": self._output_digests() if ok else [],
             "declared_outputs": bool(self.job.outputs),
         }
+        if self.job.slices and not self.job.method:
+            post["timings"] = {"slices": [round(p.ended - p.started, 6) for p in self.processes]}
+        log = self._log_path(record, failed)
         if not ok:
-            post["stderr_tail"] = stderr_tail(os.path.join(self.building, "stderr.txt"))
+            post["stderr_tail"] = stderr_tail(log)
         self.build.ws.jobdirs.finish(self.jobid, self.building, post)
         self.build.record(self.setup["key"], self.jobid, ok)
         self._release()
@@ -130,14 +183,34 @@ class LocalJobRun:
         if not ok:
             return Outcome("failed", self.jobid, path, self.reasons, duration,
                            detail={"reason": reason, "stderr_tail": post["stderr_tail"],
-                                   "log": os.path.join(path, "stderr.txt")})
+                                   "log": os.path.join(path, os.path.basename(log))})
         return Outcome("built", self.jobid, path, self.reasons, duration, outputs=post["outputs"])
+
+    def _missing_files(self):
+        missing = [p for p in self.job.outputs if not os.path.exists(os.path.join(self.building, p))]
+        if missing:
+            return "declared output missing: " + ", ".join(missing)
+        unpublishable = [s for s in self.job.publish.values()
+                         if not os.path.lexists(os.path.join(self.building, s))]
+        if unpublishable:
+            return "file to publish missing: " + ", ".join(unpublishable)
+        return None
+
+    def _log_path(self, record, failed):
+        """The log that tells most about a failure: the failing slice's, else the job's."""
+        if record and record.get("slice") is not None:
+            return os.path.join(self.building, f"stderr.{record['slice']}.txt")
+        label = getattr(failed, "label", "")
+        if label.startswith("slice "):
+            return os.path.join(self.building, f"stderr.{label.split()[1]}.txt")
+        return os.path.join(self.building, "stderr.txt")
 
     def _output_digests(self):
         if self.job.outputs:
             paths = self.job.outputs
         else:
-            paths = [p for p in _walk_relative(self.building) if p not in NOT_OUTPUTS]
+            paths = [p for p in _walk_relative(self.building) if not NEVER_OUTPUTS_RE.match(p)
+                     and not (self.job.method and SCRIPT_LOGS_RE.match(p))]
         return [[p, hash_file(os.path.join(self.building, p))] for p in sorted(paths)]
 
     def _release(self):
@@ -164,6 +237,3 @@ def stderr_tail(path, lines=STDERR_TAIL_LINES):
     except OSError:
         return []
     return data.decode("utf-8", "replace").splitlines()[-lines:]
-
-
-assert set(RESERVED_FILES) >= {SETUP, POST}

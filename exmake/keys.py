@@ -7,8 +7,10 @@ key = blake3 of the canonical JSON of
 
 The step holds the key scheme version, the job name (two recipe jobs never
 share a directory), the kind, the command *template* (not its expansion, so
-moving the project changes no key), options, env, declared outputs and the
-slice count. Dependencies enter by their *output content*, not their keys:
+moving the project changes no key) or the job script's name and code digest
+(see exmake.method), options (with a script's defaults filled in, so giving
+a default explicitly changes nothing), env, declared outputs and the slice
+count. Dependencies enter by their *output content*, not their keys:
 an upstream job that re-runs and writes identical bytes leaves its
 dependents fresh (early cutoff).
 """
@@ -20,18 +22,23 @@ from exmake.fs.hashing import hash_bytes
 KEY_SCHEME = 1
 
 
-def canonical_step(job):
-    """The part of a job's identity that the recipe text alone decides."""
-    return {
+def canonical_step(job, code=None):
+    """The part of a job's identity that the recipe (and, for a job script, its
+    code digest `code`) decides."""
+    step = {
         "scheme": KEY_SCHEME,
         "name": job.name,
-        "kind": "shell",
+        "kind": job.kind,
         "run": job.run,
         "options": job.options,
         "env": job.env,
         "outputs": job.outputs,
         "slices": job.slices,
     }
+    if job.method:
+        step["method"] = job.method.label
+        step["code"] = code
+    return step
 
 
 def input_digests(recipe, job, hashcache):

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 
 from exmake import resources
 from exmake.errors import RecipeError
+from exmake.method import MethodError, load_method
 from exmake.yamlsource import YamlList, YamlMap, load_yaml, read_text
 
 TOP_KEYS = ("workdir", "results", "slices", "default", "profiles", "jobs")
-JOB_KEYS = ("run", "inputs", "deps", "options", "outputs", "publish", "env",
+JOB_KEYS = ("run", "method", "inputs", "deps", "options", "outputs", "publish", "env",
             "resources", "slices")
 # Files exmake writes in every job directory; a job may not claim them.
 RESERVED_FILES = ("setup.json", "post.json", "stdout.txt", "stderr.txt")
@@ -52,7 +53,8 @@ class Job:
 
     name: str
     line: int
-    run: str
+    run: str = None                                # a shell job's command, or
+    method: object = None                          # a job script (exmake.method.MethodScript)
     inputs: dict = field(default_factory=dict)     # local name -> InputSpec
     deps: dict = field(default_factory=dict)       # local name -> job name
     dep_lines: dict = field(default_factory=dict)  # local name -> line
@@ -62,6 +64,10 @@ class Job:
     env: dict = field(default_factory=dict)
     resources: dict = field(default_factory=dict)  # canonical, profile applied
     slices: int = 0                                # 0: not a sliced job
+
+    @property
+    def kind(self):
+        return "method" if self.method else "shell"
 
 
 @dataclass
@@ -134,7 +140,8 @@ class _RecipeChecker:
         jobs_map = self._mapping(data, "jobs", "jobs", required=True)
         if not jobs_map:
             self.fail(data.line_of("jobs"), "jobs", "no jobs are defined")
-        jobs = {name: self._job(jobs_map, name, profiles) for name in jobs_map}
+        self.methods = {}  # job scripts read once, however many jobs use them
+        jobs = {name: self._job(jobs_map, name, profiles, slices) for name in jobs_map}
         self._check_deps(jobs, jobs_map)
         self._check_publish(jobs, jobs_map)
         default = self._default(data, jobs)
@@ -228,7 +235,7 @@ class _RecipeChecker:
                 self.fail(line, "default", f"no job named {name!r}{suggest(name, jobs)}")
         return list(names)
 
-    def _job(self, jobs_map, name, profiles):
+    def _job(self, jobs_map, name, profiles, default_slices):
         line = jobs_map.line_of(name)
         where = f"jobs.{name}"
         if not isinstance(name, str) or not NAME_RE.match(name):
@@ -237,19 +244,45 @@ class _RecipeChecker:
         if not isinstance(spec, YamlMap):
             self.fail(line, where, f"must be a mapping with at least `run:`, not {_type_name(spec)}")
         self._unknown_keys(spec, JOB_KEYS, f"{where}.")
-        if "run" not in spec:
-            self.fail(line, f"{where}.run", "missing; every job needs a command to run")
-        job = Job(name=name, line=line, run=self._string(spec, "run", f"{where}.run"))
+        if ("run" in spec) == ("method" in spec):
+            self.fail(line, f"{where}.run", "a job needs exactly one of `run:` (a command) "
+                      "or `method:` (a job script)")
+        job = Job(name=name, line=line)
+        if "run" in spec:
+            job.run = self._string(spec, "run", f"{where}.run")
+        else:
+            job.method = self._method(spec, where)
         job.inputs = self._inputs(spec, where)
         job.deps, job.dep_lines = self._deps(spec, where)
         job.options = self._options(spec, where)
+        if job.method:
+            job.options = self._method_options(job.method, spec, job.options, where)
         job.outputs = self._outputs(spec, where)
         job.publish = self._publish(spec, where)
         job.env = self._env(spec, where)
         job.resources = self._job_resources(spec, where, profiles)
-        job.slices = self._int(spec, "slices", f"{where}.slices", 0, 1, MAX_SLICES)
-        self._placeholders(job, spec.line_of("run"), where)
+        job.slices = self._int(spec, "slices", f"{where}.slices", default_slices if job.method else 0,
+                               1, MAX_SLICES)
+        if job.run:
+            self._placeholders(job, spec.line_of("run"), where)
         return job
+
+    def _method(self, spec, where):
+        value = self._string(spec, "method", f"{where}.method")
+        try:
+            return load_method(value, self.root, self.methods)
+        except MethodError as exc:
+            if exc.path:  # a problem inside the script: name the script's file and line
+                raise RecipeError(exc.path, exc.line, None, exc.problem) from None
+            self.fail(spec.line_of("method"), f"{where}.method", exc.problem)
+
+    def _method_options(self, method, spec, options, where):
+        try:
+            return method.check_options(options)
+        except MethodError as exc:
+            name = exc.problem.split(":", 1)[0]
+            mapping = spec.get("options") or spec
+            self.fail(mapping.line_of(name), f"{where}.options.{name}", exc.problem.split(": ", 1)[1])
 
     def _inputs(self, spec, where):
         inputs = {}

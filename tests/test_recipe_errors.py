@@ -9,7 +9,7 @@ CASES = [
     ("duplicate job", "jobs:\n  a: {run: x}\n  a: {run: y}\n", {}, 3, "a: duplicate key (first given on line 2)"),
     ("duplicate nested key", "jobs:\n  a:\n    run: x\n    run: y\n", {}, 4, "run: duplicate key (first given on line 3)"),
     ("run not a string", "jobs:\n  a:\n    run: [1, 2]\n", {}, 3, "jobs.a.run: must be a non-empty string"),
-    ("missing run", "jobs:\n  a:\n    outputs: [x]\n", {}, 2, "jobs.a.run: missing"),
+    ("missing run", "jobs:\n  a:\n    outputs: [x]\n", {}, 2, "jobs.a.run: a job needs exactly one of `run:`"),
     ("slices wrong type", "slices: many\njobs:\n  a: {run: x}\n", {}, 1, "slices: must be a whole number"),
     ("unknown dep", "jobs:\n  words: {run: x}\n  count:\n    run: y\n    deps: [word]\n", {}, 5, "no job named 'word' (did you mean 'words'?)"),
     ("self dep", "jobs:\n  a:\n    run: x\n    deps: [a]\n", {}, 4, "jobs.a.deps.a: a job cannot depend on itself"),

@@ -1,0 +1,138 @@
+"""What a job script sees: `job`, `deps.NAME` and `inputs`.
+
+    job.path, job.jobid, job.sliceno, job.slices
+    job.open(name, mode="r", sliceno=None)   writes are atomic: a temporary
+                                             name, renamed on a clean close;
+                                             sliced files are `name.<sliceno>`
+    job.save(obj, name="result.pickle") / job.load(name="result.pickle")
+    job.json_save(obj, name) / job.json_load(name)
+    job.input_lines(name, encoding="utf-8")  the lines of input `name` that
+                                             belong to this slice
+    deps.NAME.path / .open(...) / .load(...) / .json_load(...) / .files()
+    inputs.NAME                              absolute path (a list for globs)
+"""
+
+import json
+import os
+import pickle
+
+from exmake.slicer.ranges import iter_lines, slice_ranges
+
+RESULT_NAME = "result.pickle"
+
+
+def _sliced(name, sliceno):
+    return name if sliceno is None else f"{name}.{sliceno}"
+
+
+class _AtomicFile:
+    """A file opened for writing under a temporary name, renamed on a clean close."""
+
+    def __init__(self, path, mode, **kwargs):
+        self.path = path
+        self.tmp = f"{path}.tmp-{os.getpid()}"
+        self.file = open(self.tmp, mode, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+    def __iter__(self):
+        return iter(self.file)
+
+    def close(self, keep=True):
+        if self.file.closed:
+            return
+        self.file.close()
+        if keep:
+            os.rename(self.tmp, self.path)
+        else:
+            os.unlink(self.tmp)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *rest):
+        self.close(keep=exc_type is None)
+
+
+class JobDir:
+    """Reading (and, for the running job, writing) files of one job directory."""
+
+    def __init__(self, path, jobid=None):
+        self.path = path
+        self.jobid = jobid
+
+    def filename(self, name, sliceno=None):
+        return os.path.join(self.path, _sliced(name, sliceno))
+
+    def open(self, name, mode="r", sliceno=None, **kwargs):
+        path = self.filename(name, sliceno)
+        if any(c in mode for c in "wax+"):
+            if "+" in mode or "a" in mode:
+                return open(path, mode, **kwargs)  # updating in place cannot be atomic
+            return _AtomicFile(path, mode.replace("x", "w"), **kwargs)
+        return open(path, mode, **kwargs)
+
+    def load(self, name=RESULT_NAME, sliceno=None):
+        with open(self.filename(name, sliceno), "rb") as f:
+            return pickle.load(f)
+
+    def json_load(self, name, sliceno=None):
+        with open(self.filename(name, sliceno), "rb") as f:
+            return json.load(f)
+
+    def files(self):
+        """The files this job wrote (its outputs), relative to its directory."""
+        post = os.path.join(self.path, "post.json")
+        if os.path.exists(post):
+            with open(post) as f:
+                return [p for p, _ in json.load(f)["outputs"]]
+        return sorted(os.listdir(self.path))
+
+    def __repr__(self):
+        return f"<job {self.jobid or self.path}>"
+
+
+class Job(JobDir):
+    """The running job: its directory, its slice, and its inputs by slice."""
+
+    def __init__(self, path, jobid, inputs, slices, sliceno=None):
+        super().__init__(path, jobid)
+        self.inputs = inputs
+        self.slices = slices
+        self.sliceno = sliceno
+
+    def save(self, obj, name=RESULT_NAME, sliceno=None):
+        with self.open(name, "wb", sliceno) as f:
+            pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def json_save(self, obj, name, sliceno=None):
+        with self.open(name, "w", sliceno) as f:
+            json.dump(obj, f, indent=2, sort_keys=True)
+            f.write("\n")
+
+    def input_lines(self, name, encoding="utf-8", sliceno=None):
+        """The lines of input `name` in this slice (for a glob or directory, this
+        slice's share of each file, file by file)."""
+        sliceno = self.sliceno if sliceno is None else sliceno
+        if sliceno is None:
+            raise ValueError("input_lines needs a slice: call it from analysis(sliceno)")
+        paths = self.inputs[name]
+        for path in paths if isinstance(paths, list) else [paths]:
+            yield from iter_lines(path, slice_ranges(path, self.slices)[sliceno], encoding)
+
+
+class Namespace:
+    """Attribute access to a dict: `deps.words`, `inputs.text`."""
+
+    def __init__(self, items):
+        self.__dict__.update(items)
+
+    def __getitem__(self, name):
+        return self.__dict__[name]
+
+    def __iter__(self):
+        return iter(self.__dict__)
+
+    def __repr__(self):
+        return f"Namespace({', '.join(self.__dict__)})"

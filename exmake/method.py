@@ -1,0 +1,236 @@
+"""Job scripts (`method:`): finding them, reading their declarations, and their code identity.
+
+A job script is a Python file (path relative to the recipe) or an installed
+entry point (group `exmake.methods`, recipe value `package:name`) defining
+any of `prepare`, `analysis`, `synthesis`, and optionally
+
+    options = {"min": 2}          # the options it takes, with defaults
+    depend_extra = ["table.csv"]  # more files its result depends on
+
+The script is read with `ast`, never executed, in the exmake process: the
+declarations must be literals. Its identity for the job key is a hash of its
+*normalised* code (the AST without positions, so comments, blank lines and
+formatting do not count), of every local module it imports from the
+recipe's tree (found by following imports), and of the depend_extra files.
+"""
+
+import ast
+import os
+
+from exmake.fs.hashing import hash_bytes
+
+FUNCTIONS = ("prepare", "analysis", "synthesis")
+INJECTABLE = ("job", "options", "inputs", "deps", "slices", "sliceno", "prepare_res", "analysis_res")
+ENTRY_POINT_GROUP = "exmake.methods"
+
+
+class MethodError(Exception):
+    """A problem with a job script; `path`/`line` say where (the script, or None for the recipe)."""
+
+    def __init__(self, problem, path=None, line=0):
+        super().__init__(problem)
+        self.problem, self.path, self.line = problem, path, line
+
+
+class MethodScript:
+    """What the recipe needs to know about one job script, read without running it."""
+
+    def __init__(self, spec, path, tree, search_dirs, label):
+        self.spec = spec                  # as the recipe wrote it
+        self.path = path                  # absolute path of the script file
+        self.label = label                # how keys and messages name it
+        self.search_dirs = search_dirs    # where its local imports are looked for
+        self.functions = {}               # name -> parameter names
+        self.options = {}
+        self.depend_extra = []
+        self._read_declarations(tree)
+
+    def _read_declarations(self, tree):
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name in FUNCTIONS:
+                self.functions[node.name] = self._parameters(node)
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                    and isinstance(node.targets[0], ast.Name) and node.targets[0].id in ("options", "depend_extra"):
+                self._declaration(node.targets[0].id, node)
+        if not self.functions:
+            raise MethodError("defines none of prepare, analysis, synthesis", self.path, 1)
+        if "analysis" in self.functions and "sliceno" not in self.functions["analysis"]:
+            raise MethodError("analysis() must take a `sliceno` parameter", self.path, 1)
+
+    def _parameters(self, node):
+        names = [a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
+        for name in names:
+            if name not in INJECTABLE:
+                raise MethodError(f"{node.name}() asks for {name!r}; a job script's functions may take "
+                                  f"{', '.join(INJECTABLE)}", self.path, node.lineno)
+        return names
+
+    def _declaration(self, name, node):
+        try:
+            value = ast.literal_eval(node.value)
+        except ValueError:
+            raise MethodError(f"`{name} = ...` must be a literal (exmake reads it without running "
+                              "the script)", self.path, node.lineno) from None
+        if name == "options":
+            if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+                raise MethodError("`options` must be a dict of name: default", self.path, node.lineno)
+            self.options = value
+        else:
+            if not isinstance(value, (list, tuple)) or not all(isinstance(p, str) for p in value):
+                raise MethodError("`depend_extra` must be a list of paths", self.path, node.lineno)
+            here = os.path.dirname(self.path)
+            self.depend_extra = [os.path.normpath(os.path.join(here, p)) for p in value]
+            for path in self.depend_extra:
+                if not os.path.isfile(path):
+                    raise MethodError(f"depend_extra file {path} does not exist", self.path, node.lineno)
+
+    def check_options(self, given):
+        """The options the job runs with: defaults overlaid with `given`, coerced.
+        Raises MethodError(problem) naming the option."""
+        merged = dict(self.options)
+        for name, value in given.items():
+            if name not in self.options:
+                known = ", ".join(sorted(self.options)) or "none"
+                raise MethodError(f"{name}: {self.label} takes no option {name!r} (it takes: {known})")
+            merged[name] = coerce_option(name, self.options[name], value)
+        return merged
+
+
+def coerce_option(name, default, value):
+    """`value` in the type of `default`, or MethodError. An int may stand for a float."""
+    if default is None or value is None and default is None:
+        return value
+    kind = type(default)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is tuple and isinstance(value, list):
+        return value
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    raise MethodError(f"{name}: expected {kind.__name__} (the default is {default!r}), "
+                      f"not {type(value).__name__} {value!r}")
+
+
+def load_method(spec, root, cache=None):
+    """The MethodScript for a recipe's `method:` value; MethodError if unusable."""
+    if cache is not None and spec in cache:
+        return cache[spec]
+    if ":" in spec and not spec.endswith(".py"):
+        path, label = _entry_point_file(spec)
+        search_dirs = [os.path.dirname(path)]
+    else:
+        path = os.path.normpath(os.path.join(root, spec))
+        label = os.path.relpath(path, root)
+        search_dirs = [os.path.dirname(path), root]
+    tree = _parse(path)
+    script = MethodScript(spec, path, tree, search_dirs, label)
+    if cache is not None:
+        cache[spec] = script
+    return script
+
+
+def _parse(path):
+    try:
+        with open(path, "rb") as f:
+            source = f.read()
+    except FileNotFoundError:
+        raise MethodError(f"job script {path} does not exist") from None
+    except OSError as exc:
+        raise MethodError(f"job script {path}: {exc.strerror}") from None
+    try:
+        return ast.parse(source, filename=path)
+    except SyntaxError as exc:
+        raise MethodError(f"syntax error: {exc.msg}", path, exc.lineno or 0) from None
+    except ValueError as exc:  # NUL bytes
+        raise MethodError(f"cannot be parsed: {exc}", path, 1) from None
+
+
+def _entry_point_file(spec):
+    from importlib import metadata, util
+    package, name = spec.split(":", 1)
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name and ep.dist is not None and _same_name(ep.dist.name, package):
+            module = ep.value.split(":", 1)[0]
+            found = util.find_spec(module)
+            if found is None or not found.origin or not found.origin.endswith(".py"):
+                raise MethodError(f"entry point {spec}: module {module} has no Python source")
+            return found.origin, f"{package}:{name}=={ep.dist.version}"
+    raise MethodError(f"no installed entry point {name!r} of package {package!r} in group {ENTRY_POINT_GROUP}")
+
+
+def _same_name(a, b):
+    return a.replace("_", "-").lower() == b.replace("_", "-").lower()
+
+
+def code_digest(script):
+    """Hash of the normalised code of the script, its local modules and depend_extra files."""
+    parts = [f"script {script.label}\n{_normalised(script.path)}"]
+    for module in sorted(local_modules(script)):
+        parts.append(f"module {os.path.relpath(module, script.search_dirs[-1])}\n{_normalised(module)}")
+    for path in script.depend_extra:
+        with open(path, "rb") as f:
+            parts.append(f"extra {os.path.relpath(path, os.path.dirname(script.path))} {hash_bytes(f.read())}")
+    return hash_bytes("\n".join(parts).encode())
+
+
+def watched_files(script):
+    """Every file whose change changes the script's code digest."""
+    return [script.path, *sorted(local_modules(script)), *script.depend_extra]
+
+
+def _normalised(path):
+    return ast.dump(_parse(path), include_attributes=False)
+
+
+def local_modules(script):
+    """Absolute paths of the modules from the recipe's tree the script imports, transitively."""
+    found, todo = set(), [script.path]
+    while todo:
+        current = todo.pop()
+        for module in _imported_files(current, script.search_dirs):
+            if module not in found and module != script.path:
+                found.add(module)
+                todo.append(module)
+    return found
+
+
+def _imported_files(path, search_dirs):
+    tree = _parse(path)
+    here = os.path.dirname(path)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield from _module_files(alias.name, search_dirs)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: from the importing module's package
+                base = here
+                for _ in range(node.level - 1):
+                    base = os.path.dirname(base)
+                dirs = [base]
+                prefix = node.module or ""
+            else:
+                dirs, prefix = search_dirs, node.module
+            if prefix:
+                yield from _module_files(prefix, dirs)
+            for alias in node.names:  # `from pkg import sub` may name a submodule
+                yield from _module_files(f"{prefix}.{alias.name}" if prefix else alias.name, dirs)
+
+
+def _module_files(dotted, dirs):
+    """Files executed by importing `dotted` from one of `dirs` (packages' __init__ included)."""
+    parts = dotted.split(".")
+    for top in dirs:
+        files = []
+        for depth in range(1, len(parts) + 1):
+            base = os.path.join(top, *parts[:depth])
+            if os.path.isfile(base + ".py"):
+                files.append(base + ".py")
+                break
+            if os.path.isfile(os.path.join(base, "__init__.py")):
+                files.append(os.path.join(base, "__init__.py"))
+            else:
+                files = [] if depth == 1 else files
+                break
+        if files:
+            yield from files
+            return

@@ -1,0 +1,137 @@
+"""Running a job script inside its forked job process.
+
+`run_method(...)` is the body of the child exmake forks for a method job. It
+sends its output to the job directory's log files, imports the script,
+runs `prepare` once, forks one worker per slice for `analysis(sliceno)`
+(after prepare, so `prepare_res` is shared copy-on-write), runs `synthesis`
+on the results in slice order, saves the job's result, and leaves
+`.runner.json` for the parent to fold into post.json:
+
+    {"result": "SUCCESS" | "FAILURE", "exception": str, "traceback": str,
+     "slice": failing slice or null, "stage": failing stage or null,
+     "timings": {"prepare": s, "analysis": s, "synthesis": s, "slices": [s, ...]}}
+"""
+
+import importlib.util
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+
+from exmake.jobapi import RESULT_NAME, Job, JobDir, Namespace
+from exmake.slicer.workers import SliceFailed, run_slices
+
+RUNNER_RECORD = ".runner.json"
+
+
+def redirect_output(directory, stdout_name, stderr_name):
+    """Point fds 1 and 2 (and sys.stdout/err) at log files in `directory`."""
+    for fd, name in ((1, stdout_name), (2, stderr_name)):
+        target = os.open(os.path.join(directory, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(target, fd)
+        os.close(target)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
+
+
+def limit_memory(mem_mib):
+    if mem_mib:
+        limit = mem_mib * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def run_method(script_path, search_dirs, building, jobid, options, inputs, deps, slices, mem_mib):
+    """Run one method job in this (forked) process; returns the exit status."""
+    os.chdir(building)
+    redirect_output(building, "stdout.txt", "stderr.txt")
+    limit_memory(mem_mib)
+    timings, record = {}, {"result": "FAILURE", "slice": None, "stage": "import"}
+    try:
+        module = _import_script(script_path, search_dirs)
+        job = Job(building, jobid, inputs, slices)
+        given = {"job": job, "options": options, "inputs": Namespace(inputs),
+                 "deps": Namespace({k: JobDir(p, os.path.basename(p)) for k, p in deps.items()}),
+                 "slices": slices}
+        result = _stages(module, given, building, timings, record)
+        job.save(result, RESULT_NAME)
+        record.update(result="SUCCESS", stage=None)
+    except SliceFailed as failure:
+        record.update(exception=failure.reason, traceback=failure.traceback, slice=failure.sliceno)
+        print(f"exmake: slice {failure.sliceno} failed: {failure.reason}", file=sys.stderr)
+    except BaseException as exc:  # noqa: BLE001 - a job's failure is data, not a crash
+        record.update(exception=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+        traceback.print_exc()
+    record["timings"] = timings
+    _write_record(building, record)
+    return 0 if record["result"] == "SUCCESS" else 1
+
+
+def _import_script(path, search_dirs):
+    for directory in reversed(search_dirs):
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+    spec = importlib.util.spec_from_file_location("exmake_job_script", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _call(function, available):
+    code = function.__code__
+    names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+    return function(**{name: available[name] for name in names if name in available})
+
+
+def _stages(module, given, building, timings, record):
+    prepare, analysis, synthesis = (getattr(module, n, None) for n in ("prepare", "analysis", "synthesis"))
+    result = None
+    record["stage"] = "prepare"
+    started = time.monotonic()
+    if prepare:
+        result = given["prepare_res"] = _call(prepare, given)
+    given.setdefault("prepare_res", None)
+    timings["prepare"] = round(time.monotonic() - started, 6)
+    if analysis:
+        record["stage"] = "analysis"
+        started = time.monotonic()
+
+        def work(sliceno):
+            job = given["job"]
+            sliced = Job(job.path, job.jobid, job.inputs, job.slices, sliceno)
+            return _call(analysis, {**given, "job": sliced, "sliceno": sliceno})
+
+        def setup_child(sliceno):
+            redirect_output(building, f"stdout.{sliceno}.txt", f"stderr.{sliceno}.txt")
+
+        result, timings["slices"] = run_slices(given["slices"], work, building, setup_child)
+        given["analysis_res"] = result
+        timings["analysis"] = round(time.monotonic() - started, 6)
+    given.setdefault("analysis_res", None)
+    if synthesis:
+        record["stage"] = "synthesis"
+        started = time.monotonic()
+        result = _call(synthesis, given)
+        timings["synthesis"] = round(time.monotonic() - started, 6)
+    return result
+
+
+def _write_record(building, record):
+    tmp = os.path.join(building, RUNNER_RECORD + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(record, f)
+    os.rename(tmp, os.path.join(building, RUNNER_RECORD))
+
+
+def read_record(building):
+    """The runner's record, removed from the job directory; None if it never wrote one."""
+    path = os.path.join(building, RUNNER_RECORD)
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return None
+    os.unlink(path)
+    return record
