@@ -17,7 +17,8 @@ from exmake.fs.publish import publish
 from exmake.fs.stamp import make_stamp, stamp_id
 from exmake.jobrun import LocalJobRun
 from exmake.keys import canonical_step, input_digests, job_key
-from exmake.method import code_digest
+from exmake.method import code_digest, watched_files
+from exmake.recipe import stat_signature
 from exmake.rebuild import decide
 from exmake.schedule import Outcome, Scheduler
 from exmake.signals import SignalGuard
@@ -41,7 +42,8 @@ class Build:
         self.outcomes = {}
         self.links = []          # [link, target] of every result symlink this build stands for
         self.started_ns = time.time_ns()
-        self._code_digests = {}
+        self._code_digests = {}   # job script path -> code digest
+        self._code_files = {}     # job script path -> [[file, stat signature], ...]
 
     def run(self, targets):
         """Build `targets` (job names); returns {name: Outcome} in build order."""
@@ -103,6 +105,8 @@ class Build:
     def code_digest(self, method):
         """A job script's code digest, computed once per build per script."""
         if method.path not in self._code_digests:
+            # Signatures first: an edit made while the digest is taken must show next time.
+            self._code_files[method.path] = [[p, stat_signature(p)] for p in watched_files(method)]
             self._code_digests[method.path] = code_digest(method)
         return self._code_digests[method.path]
 
@@ -149,6 +153,7 @@ class Build:
         jobs = [self.recipe.jobs[name] for name in self.outcomes]
         signatures = self.ws.hashcache.signatures
         files = [[p, signatures[p]] for job in jobs for spec in job.inputs.values() for p in spec.files]
+        files += [entry for entries in self._code_files.values() for entry in entries]
         dirs = [d for job in jobs for spec in job.inputs.values() for d in spec.dirs]
         latest = [[os.path.join(self.recipe.workdir, f"{name}-LATEST"), o.jobid]
                   for name, o in self.outcomes.items()]

@@ -48,6 +48,7 @@ class LocalJobRun:
         self.key_lock = KeyLock(build.ws.jobdirs.lock_dir, setup["key"])
         self.dir_lock = None
         self.processes = []
+        self.first_failure = None  # the process whose failure failed the job
         self.started = None
         self.jobid = self.building = None
         self.deadline = None
@@ -76,6 +77,7 @@ class LocalJobRun:
         statuses = [p.poll() for p in self.processes]
         failed = [p for p, s in zip(self.processes, statuses) if s not in (None, 0)]
         if failed:  # one process failed: the job has failed; stop the rest now
+            self.first_failure = self.first_failure or failed[0]
             for p in self.processes:
                 p.kill(f"another slice failed ({failed[0].label})")
         elif None in statuses:
@@ -142,7 +144,7 @@ class LocalJobRun:
         try:
             process = Process.fork(lambda: run_method(
                 method.path, method.search_dirs, self.building, self.jobid, job.options,
-                inputs, deps, job.slices, job.resources.get("mem")))
+                inputs, deps, job.slices, job.resources.get("mem"), method.module_name))
         finally:
             for name in job.env:
                 os.environ.pop(name, None)
@@ -151,7 +153,7 @@ class LocalJobRun:
 
     def _finish(self):
         duration = time.monotonic() - self.started
-        failed = next((p for p in self.processes if p.returncode), None)
+        failed = self.first_failure or next((p for p in self.processes if p.returncode), None)
         exit_code, sig, reason = describe_exit(failed.returncode if failed else 0,
                                                failed.killed_for if failed else None)
         record = read_record(self.building) if self.job.method else None

@@ -40,6 +40,7 @@ class MethodScript:
         self.path = path                  # absolute path of the script file
         self.label = label                # how keys and messages name it
         self.search_dirs = search_dirs    # where its local imports are looked for
+        self.module_name = None           # an entry point's module, imported by name
         self.functions = {}               # name -> parameter names
         self.options = {}
         self.depend_extra = []
@@ -115,8 +116,9 @@ def load_method(spec, root, cache=None):
     """The MethodScript for a recipe's `method:` value; MethodError if unusable."""
     if cache is not None and spec in cache:
         return cache[spec]
+    module_name = None
     if ":" in spec and not spec.endswith(".py"):
-        path, label = _entry_point_file(spec)
+        path, label, module_name = _entry_point_file(spec)
         search_dirs = [os.path.dirname(path)]
     else:
         path = os.path.normpath(os.path.join(root, spec))
@@ -124,6 +126,7 @@ def load_method(spec, root, cache=None):
         search_dirs = [os.path.dirname(path), root]
     tree = _parse(path)
     script = MethodScript(spec, path, tree, search_dirs, label)
+    script.module_name = module_name
     if cache is not None:
         cache[spec] = script
     return script
@@ -154,7 +157,7 @@ def _entry_point_file(spec):
             found = util.find_spec(module)
             if found is None or not found.origin or not found.origin.endswith(".py"):
                 raise MethodError(f"entry point {spec}: module {module} has no Python source")
-            return found.origin, f"{package}:{name}=={ep.dist.version}"
+            return found.origin, f"{package}:{name}=={ep.dist.version}", module
     raise MethodError(f"no installed entry point {name!r} of package {package!r} in group {ENTRY_POINT_GROUP}")
 
 
@@ -163,14 +166,16 @@ def _same_name(a, b):
 
 
 def code_digest(script):
-    """Hash of the normalised code of the script, its local modules and depend_extra files."""
-    parts = [f"script {script.label}\n{_normalised(script.path)}"]
+    """{what: digest} for the script's normalised code, each local module it imports,
+    and each depend_extra file; `what` reads well in a reason ("module x.py")."""
+    root = script.search_dirs[-1]
+    code = {f"job script {script.label}": hash_bytes(_normalised(script.path).encode())}
     for module in sorted(local_modules(script)):
-        parts.append(f"module {os.path.relpath(module, script.search_dirs[-1])}\n{_normalised(module)}")
+        code[f"module {os.path.relpath(module, root)}"] = hash_bytes(_normalised(module).encode())
     for path in script.depend_extra:
         with open(path, "rb") as f:
-            parts.append(f"extra {os.path.relpath(path, os.path.dirname(script.path))} {hash_bytes(f.read())}")
-    return hash_bytes("\n".join(parts).encode())
+            code[f"depend_extra {os.path.relpath(path, root)}"] = hash_bytes(f.read())
+    return code
 
 
 def watched_files(script):

@@ -12,6 +12,7 @@ on the results in slice order, saves the job's result, and leaves
      "timings": {"prepare": s, "analysis": s, "synthesis": s, "slices": [s, ...]}}
 """
 
+import importlib
 import importlib.util
 import json
 import os
@@ -42,14 +43,16 @@ def limit_memory(mem_mib):
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def run_method(script_path, search_dirs, building, jobid, options, inputs, deps, slices, mem_mib):
+def run_method(script_path, search_dirs, building, jobid, options, inputs, deps, slices, mem_mib,
+               module_name=None):
     """Run one method job in this (forked) process; returns the exit status."""
     os.chdir(building)
     redirect_output(building, "stdout.txt", "stderr.txt")
     limit_memory(mem_mib)
     timings, record = {}, {"result": "FAILURE", "slice": None, "stage": "import"}
     try:
-        module = _import_script(script_path, search_dirs)
+        module = importlib.import_module(module_name) if module_name \
+            else _import_script(script_path, search_dirs)
         job = Job(building, jobid, inputs, slices)
         given = {"job": job, "options": options, "inputs": Namespace(inputs),
                  "deps": Namespace({k: JobDir(p, os.path.basename(p)) for k, p in deps.items()}),
@@ -106,7 +109,7 @@ def _stages(module, given, building, timings, record):
         def setup_child(sliceno):
             redirect_output(building, f"stdout.{sliceno}.txt", f"stderr.{sliceno}.txt")
 
-        result, timings["slices"] = run_slices(given["slices"], work, building, setup_child)
+        result, timings["slices"] = run_slices(given["slices"], work, setup_child)
         given["analysis_res"] = result
         timings["analysis"] = round(time.monotonic() - started, 6)
     given.setdefault("analysis_res", None)

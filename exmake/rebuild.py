@@ -37,6 +37,10 @@ def explain(previous, setup):
         reasons.append("key scheme changed")
     if old_step.get("run") != new_step["run"]:
         reasons.append("command changed")
+    if old_step.get("method") != new_step.get("method"):
+        reasons.append(f"job script changed: {old_step.get('method')} -> {new_step.get('method')}")
+    else:
+        reasons += _code_changes(old_step.get("code") or {}, new_step.get("code") or {})
     reasons += _dict_changes("option", old_step.get("options", {}), new_step["options"])
     reasons += _dict_changes("env", old_step.get("env", {}), new_step["env"])
     for key, label in (("outputs", "declared outputs"), ("slices", "slices")):
@@ -58,6 +62,19 @@ def _dict_changes(label, old, new):
             reasons.append(f"{label} {name} removed")
         elif old[name] != new[name]:
             reasons.append(f"{label} {name}: {_show(old[name])} -> {_show(new[name])}")
+    return reasons
+
+
+def _code_changes(old, new):
+    """Reasons from two {what: digest} code maps (see exmake.method.code_digest)."""
+    reasons = []
+    for what in sorted(set(old) | set(new)):
+        if what not in old:
+            reasons.append(f"{what} added")
+        elif what not in new:
+            reasons.append(f"{what} no longer used")
+        elif old[what] != new[what]:
+            reasons.append(f"{what} changed")
     return reasons
 
 

@@ -126,3 +126,13 @@ def test_dry_run_and_force_never_take_the_fast_path(project):
     settled(project, RECIPE, FILES)
     assert "fresh   cat-1" in project.run("-n", expect=0).out
     assert "built   cat-2" in project.run("-B", expect=0).out
+
+
+def test_job_script_and_local_module_edits_are_seen(project):
+    script = "from helper import VALUE\n\ndef synthesis(job):\n    job.json_save(VALUE, 'v.json')\n"
+    settled(project, "jobs:\n  m:\n    method: m.py\n",
+            {"m.py": script, "helper.py": "VALUE = 1\n"})
+    project.write("helper.py", "VALUE = 2\n")
+    result = project.run("-v", expect=0)
+    assert FAST not in result.out and "module helper.py changed" in result.out
+    assert project.read("work/m-LATEST/v.json").strip() == "2"

@@ -1,20 +1,26 @@
 """Forked slice workers: run `work(sliceno)` in N child processes at once.
 
 The caller forks *after* its preparation, so whatever it prepared is shared
-copy-on-write with every worker. Each worker writes its pickled result to a
-file in `result_dir` and exits 0, or writes its exception and traceback and
-exits 1. The parent waits for any worker to end; the first failure (an
-exception, a non-zero exit, or a death by signal, SIGKILL included) kills
-the other workers at once and raises SliceFailed. Every worker is reaped:
-no zombie is left.
+copy-on-write with every worker. Each worker sends its pickled result, or
+its exception and traceback, back through a pipe of its own (no file
+system round trip: starting slices must cost little more than the forks).
+The parent reads every pipe as data arrives, so a large result never
+blocks its writer. The first failure (an exception, a non-zero exit, or a
+death by signal, SIGKILL included) kills the other workers at once and
+raises SliceFailed. Every worker is reaped: no zombie is left.
 """
 
 import os
 import pickle
+import selectors
 import signal
 import sys
 import time
 import traceback
+
+READ_BYTES = 1 << 16
+POLL_S = 0.01          # where pidfds do not exist, look for ended workers this often
+RESULT, FAILURE = b"R", b"F"   # the first byte a worker sends says which follows
 
 
 class SliceFailed(Exception):
@@ -25,106 +31,172 @@ class SliceFailed(Exception):
         self.sliceno, self.reason, self.exception, self.traceback = sliceno, reason, exception, tb
 
 
-def run_slices(n, work, result_dir, setup_child=None):
-    """[work(0), ..., work(n-1)] computed in n forked processes, and their times in seconds.
+def run_slices(n, work, setup_child=None):
+    """([work(0), ..., work(n-1)], [seconds per slice]) computed in n forked processes.
 
     `setup_child(sliceno)` runs first in each child (redirect output, limits).
     """
     for stream in (sys.stdout, sys.stderr):
         stream.flush()  # or buffered text would be written once per child
-    children, started = {}, {}
+    workers = {}  # read fd -> _Worker
     try:
         for sliceno in range(n):
+            read_fd, write_fd = os.pipe()
             pid = os.fork()
             if pid == 0:
-                _child(sliceno, work, result_dir, setup_child)  # never returns
-            children[pid] = sliceno
-            started[sliceno] = time.monotonic()
-        timings = _wait_all(children, started, result_dir)
+                os.close(read_fd)
+                _child(sliceno, work, setup_child, write_fd)  # never returns
+            os.close(write_fd)  # so later workers do not inherit it, and EOF means "done"
+            workers[read_fd] = _Worker(sliceno, pid, read_fd)
+        finished = _collect(workers)
     except BaseException:
-        _kill_all(children)
+        _kill_all(workers.values())
+        for fd in workers:
+            os.close(fd)
         raise
-    return [_read_result(result_dir, i) for i in range(n)], timings
+    return [finished[i].result for i in range(n)], [round(finished[i].seconds, 6) for i in range(n)]
 
 
-def _child(sliceno, work, result_dir, setup_child):
+class _Worker:
+    def __init__(self, sliceno, pid, read_fd):
+        self.sliceno, self.pid, self.read_fd = sliceno, pid, read_fd
+        self.pidfd = None
+        self.pipe_open = True
+        self.started = time.monotonic()
+        self.chunks = []
+        self.status = None
+        self.result = None
+        self.seconds = None
+
+
+def _child(sliceno, work, setup_child, write_fd):
     status = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if setup_child:
             setup_child(sliceno)
-        result = work(sliceno)
-        _write(os.path.join(result_dir, f".slice-{sliceno}.pickle"), result)
+        payload = RESULT + pickle.dumps(work(sliceno), protocol=pickle.HIGHEST_PROTOCOL)
         status = 0
     except BaseException as exc:  # noqa: BLE001 - everything must reach the parent
-        failure = (f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        payload = FAILURE + pickle.dumps((f"{type(exc).__name__}: {exc}", traceback.format_exc()))
         try:
-            _write(os.path.join(result_dir, f".slice-{sliceno}.failure"), failure)
             traceback.print_exc()
         except BaseException:  # noqa: BLE001
             pass
-    finally:
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(write_fd, view):]
         for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except BaseException:  # noqa: BLE001
-                pass
+            stream.flush()
+    except BaseException:  # noqa: BLE001
+        status = 1
+    finally:
         os._exit(status)  # never run the parent's cleanup in a child
 
 
-def _write(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.rename(tmp, path)
+def _collect(workers):
+    """Read every worker's pipe until the worker exits; raise at the first failure.
+
+    A worker is done when its *process* ends (seen through a pidfd, or by
+    polling where there is none), not when its pipe closes: a process the
+    work forked may hold the pipe open long after the worker died.
+    """
+    finished = {}
+    by_pidfd = {}
+    with selectors.DefaultSelector() as selector:
+        for fd, worker in workers.items():
+            os.set_blocking(fd, False)
+            selector.register(fd, selectors.EVENT_READ, worker)
+            worker.pidfd = _pidfd(worker.pid)
+            if worker.pidfd is not None:
+                by_pidfd[worker.pidfd] = worker
+                selector.register(worker.pidfd, selectors.EVENT_READ, worker)
+        try:
+            while len(finished) < len(workers):
+                timeout = None if len(by_pidfd) == len(workers) else POLL_S
+                for key, _ in selector.select(timeout):
+                    if key.fd in by_pidfd:
+                        _reap(key.data, selector, finished, block=True)
+                    else:
+                        _drain(key.data, key.fd, selector)
+                for worker in workers.values():  # no pidfd: poll
+                    if worker.pidfd is None and worker.sliceno not in finished:
+                        _reap(worker, selector, finished, block=False)
+        finally:
+            for fd in by_pidfd:
+                os.close(fd)
+    for fd in workers:
+        os.close(fd)
+    workers.clear()
+    return finished
 
 
-def _wait_all(children, started, result_dir):
-    timings = {}
-    while children:
-        pid, status = os.waitpid(-1, 0)
-        sliceno = children.pop(pid, None)
-        if sliceno is None:
-            continue  # not one of ours
-        timings[sliceno] = time.monotonic() - started[sliceno]
-        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
-            continue
-        _kill_all(children)
-        raise _failure(sliceno, status, result_dir)
-    return [round(timings[i], 6) for i in sorted(timings)]
+def _drain(worker, fd, selector):
+    """Read what the pipe holds now; unregister it at EOF."""
+    while True:
+        try:
+            chunk = os.read(fd, READ_BYTES)
+        except BlockingIOError:
+            return
+        if not chunk:
+            selector.unregister(fd)
+            worker.pipe_open = False
+            return
+        worker.chunks.append(chunk)
 
 
-def _failure(sliceno, status, result_dir):
-    path = os.path.join(result_dir, f".slice-{sliceno}.failure")
-    if os.path.exists(path):
-        with open(path, "rb") as f:
-            exception, tb = pickle.load(f)
-        os.unlink(path)
-        return SliceFailed(sliceno, exception, exception, tb)
+def _reap(worker, selector, finished, block):
+    pid, status = os.waitpid(worker.pid, 0 if block else os.WNOHANG)
+    if not pid:
+        return
+    worker.status, worker.pid = status, None
+    worker.seconds = time.monotonic() - worker.started
+    if worker.pidfd is not None:
+        selector.unregister(worker.pidfd)
+    if worker.pipe_open:  # everything it wrote is in the pipe now
+        _drain(worker, worker.read_fd, selector)
+        if worker.pipe_open:
+            selector.unregister(worker.read_fd)
+    failure = _failure(worker)
+    if failure:
+        raise failure
+    finished[worker.sliceno] = worker
+
+
+def _pidfd(pid):
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _failure(worker):
+    data = b"".join(worker.chunks)
+    status = worker.status
+    if data[:1] == RESULT and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        worker.result = pickle.loads(data[1:])
+        return None
+    if data[:1] == FAILURE:
+        exception, tb = pickle.loads(data[1:])
+        return SliceFailed(worker.sliceno, exception, exception, tb)
     if os.WIFSIGNALED(status):
-        name = signal.Signals(os.WTERMSIG(status)).name
-        return SliceFailed(sliceno, f"killed by {name}")
-    return SliceFailed(sliceno, f"exit status {os.WEXITSTATUS(status)}")
+        return SliceFailed(worker.sliceno, f"killed by {signal.Signals(os.WTERMSIG(status)).name}")
+    return SliceFailed(worker.sliceno, f"exit status {os.WEXITSTATUS(status)}")
 
 
-def _kill_all(children):
-    for pid in children:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    for pid in list(children):
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
-        children.pop(pid, None)
-
-
-def _read_result(result_dir, sliceno):
-    path = os.path.join(result_dir, f".slice-{sliceno}.pickle")
-    with open(path, "rb") as f:
-        result = pickle.load(f)
-    os.unlink(path)
-    return result
+def _kill_all(workers):
+    for worker in workers:
+        if worker.pid is not None:
+            try:
+                os.kill(worker.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    for worker in workers:
+        if worker.pid is not None:
+            try:
+                os.waitpid(worker.pid, 0)
+            except ChildProcessError:
+                pass
+            worker.pid = None

@@ -62,3 +62,23 @@ def test_early_cutoff_recipe(recipes_copy):
     favourites.write_text(favourites.read_text() + "Jonah3:10\n")
     assert states(exmake(where, "--json")) == {"refs": "built", "select": "built"}
     assert len((where / "results/selected.txt").read_text().splitlines()) == 4
+
+
+def test_sliced_word_count_equals_the_unix_pipeline(recipes_copy):
+    where = recipes_copy / "wordcount"
+    result = states(exmake(where, "--json"))
+    assert result == {"count": "built", "top": "built", "lines": "built"}
+    books = sorted(str(p) for p in (recipes_copy / "data/kjv").glob("*.txt"))
+    unix = subprocess.run(
+        ["bash", "-c", "cat \"$@\" | tr -cs A-Za-z '\\n' | tr A-Z a-z | grep . | sort | uniq -c", "-", *books],
+        capture_output=True, env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"}, check=True)
+    assert (where / "results/counts.txt").read_bytes() == unix.stdout
+    top = json.loads((where / "results/top.json").read_text())
+    assert top[0] == ["the", 10906] and len(top) == 25
+    lines = [int((where / f"work/lines-1/lines.{n}").read_text()) for n in range(3)]
+    assert sum(lines) == len((recipes_copy / "data/kjv/psalms.txt").read_text().splitlines())
+    # An edit to the local module the job script imports re-runs it; top is
+    # then reused by early cutoff, since the counts do not change.
+    textutil = where / "textutil.py"
+    textutil.write_text(textutil.read_text().replace("return [w.lower()", "return [w.lower() for w in\n        []] or [w.lower()"))
+    assert states(exmake(where, "--json")) == {"count": "built", "top": "reused", "lines": "reused"}
