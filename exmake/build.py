@@ -42,6 +42,7 @@ class Build:
         self.outcomes = {}
         self.links = []          # [link, target] of every result symlink this build stands for
         self.started_ns = time.time_ns()
+        self.keys = {}            # job name -> key, for the build log
         self._code_digests = {}   # job script path -> code digest
         self._code_files = {}     # job script path -> [[file, stat signature], ...]
 
@@ -51,6 +52,7 @@ class Build:
         deps = {name: list(self.recipe.jobs[name].deps.values()) for name in order}
         scheduler = self.scheduler = Scheduler(order, deps, self.options.jobs, self.options.keep_going)
         started = time.monotonic()
+        self.external = self.resolve_external(order)
         if not self.options.dry_run:
             self.ws.enter_build()
         try:
@@ -68,6 +70,34 @@ class Build:
 
     # -- one job -----------------------------------------------------------
 
+    def resolve_external(self, order):
+        """{(job, local): Outcome} for deps on jobs from the build log; a reference
+        that names nothing is a recipe error (exit 2) naming its line."""
+        from exmake import jobref
+        from exmake.errors import RecipeError, UsageError
+        external = {}
+        for name in order:
+            job = self.recipe.jobs[name]
+            for local, ref in job.external.items():
+                try:
+                    jobid = jobref.from_log(self.ws, ref)
+                except UsageError as exc:
+                    raise RecipeError(self.recipe.path, job.dep_lines[local], f"jobs.{name}.deps.{local}",
+                                      str(exc)) from None
+                post = self.ws.jobdirs.read_post(jobid)
+                if not post or post.get("result") != "SUCCESS":
+                    raise RecipeError(self.recipe.path, job.dep_lines[local], f"jobs.{name}.deps.{local}",
+                                      f"{ref} is {jobid}, which did not succeed")
+                external[name, local] = Outcome("reused", jobid, self.ws.jobdirs.path(jobid),
+                                                outputs=post["outputs"])
+        return external
+
+    def dep_outcomes_of(self, job, dep_outcomes):
+        """{local: Outcome} of every dependency of `job`, in-recipe and from the log."""
+        result = {local: dep_outcomes[dep] for local, dep in job.deps.items()}
+        result.update({local: self.external[job.name, local] for local in job.external})
+        return result
+
     def begin(self, name, dep_outcomes):
         job = self.recipe.jobs[name]
         pending = [local for local, dep in job.deps.items() if dep_outcomes[dep].state == "stale"]
@@ -79,6 +109,7 @@ class Build:
         except OSError as exc:
             return Outcome("failed", reasons=[f"cannot read input {exc.filename}: {exc.strerror}"],
                            detail={"reason": f"cannot read input {exc.filename}"})
+        self.keys[name] = setup["key"]
         traced = None if self.options.force else self.traced_job(setup["key"])
         # The previous setup only explains a miss; a hit needs no second read.
         previous = None if traced else self.previous_setup(name)
@@ -96,8 +127,8 @@ class Build:
         """The setup record this job would have now, with its key."""
         step = canonical_step(job, self.code_digest(job.method) if job.method else None)
         inputs = input_digests(self.recipe, job, self.ws.hashcache)
-        deps = {local: {"jobid": dep_outcomes[dep].jobid, "outputs": dep_outcomes[dep].outputs}
-                for local, dep in job.deps.items()}
+        deps = {local: {"jobid": o.jobid, "outputs": o.outputs}
+                for local, o in self.dep_outcomes_of(job, dep_outcomes).items()}
         key = job_key(step, inputs, {local: d["outputs"] for local, d in deps.items()})
         return {"format": 1, "name": job.name, "key": key, "step": step, "inputs": inputs,
                 "deps": deps, "recipe": self.recipe.path}
@@ -146,9 +177,16 @@ class Build:
             job = self.recipe.jobs[jobid.rsplit("-", 1)[0]]
             self.links += publish(self.recipe.results, self.ws.jobdirs.path(jobid), job.publish)
 
+    def log_jobs(self):
+        """{name: {jobid, key, state}} for the build log."""
+        return {name: {"jobid": o.jobid, "key": self.keys.get(name), "state": o.state}
+                for name, o in self.outcomes.items()}
+
     def stamp(self, asked_targets):
         """Record this (successful) build for the no-op fast path; see exmake.fs.stamp."""
         if any(o.state not in ("built", "reused") for o in self.outcomes.values()):
+            return
+        if self.external:  # `:LIST/latest:x` may point elsewhere after any other build
             return
         jobs = [self.recipe.jobs[name] for name in self.outcomes]
         signatures = self.ws.hashcache.signatures
@@ -157,8 +195,9 @@ class Build:
         dirs = [d for job in jobs for spec in job.inputs.values() for d in spec.dirs]
         latest = [[os.path.join(self.recipe.workdir, f"{name}-LATEST"), o.jobid]
                   for name, o in self.outcomes.items()]
-        record = make_stamp([self.recipe.path, self.recipe.signature], files, dirs,
-                            [[name, o.jobid, o.path] for name, o in self.outcomes.items()],
+        record = make_stamp([self.recipe.path, self.recipe.signature], self.recipe.digest,
+                            list(self.outcomes), files, dirs,
+                            [[name, o.jobid, o.path, self.keys[name]] for name, o in self.outcomes.items()],
                             latest + self.links, self.started_ns)
         if record:
             self.ws.store.put_many([("stamps", stamp_id(self.recipe.path, asked_targets), record)])
@@ -168,8 +207,8 @@ class Build:
         values = {}
         for name, spec in job.inputs.items():
             values[f"{{inputs.{name}}}"] = spec.files if spec.kind == "glob" else spec.path
-        for local, dep in job.deps.items():
-            values[f"{{deps.{local}}}"] = self.scheduler.outcomes[dep].path
+        for local, outcome in self.dep_outcomes_of(job, self.scheduler.outcomes).items():
+            values[f"{{deps.{local}}}"] = outcome.path
         for name, value in job.options.items():
             values[f"{{options.{name}}}"] = value
         return values

@@ -20,6 +20,8 @@ COMMANDS = {
     "why": ("why", "explain why a target would (or would not) run"),
     "show": ("show", "print a job's setup and result records"),
     "path": ("path", "print the absolute path of a job directory"),
+    "urd": ("urd", "read the build log: lists, entries, export and import"),
+    "gc": ("gc", "delete job directories that no longer matter"),
     "init": ("init", "write a starter Exmakefile"),
 }
 # Options that take a value, so the first bare word after them is not a command.

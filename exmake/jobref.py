@@ -1,8 +1,12 @@
 """Job references: the ways a person names one job directory.
 
-    NAME          the job's current fresh directory (error if it is stale)
-    NAME-N        that job directory
-    NAME-LATEST   the directory the latest build used for NAME
+    NAME               the job's current fresh directory (exit 1 if it is stale)
+    NAME-N             that job directory
+    NAME-LATEST        the directory the latest build used for NAME
+    NAME~K             the K-th successful job of that name before the newest
+                       (NAME~0 is the newest, by job number)
+    :LIST/ENTRY:NAME   the job of that name in a build-log entry, e.g.
+                       :default/latest:count, :nightly/~2:fit (see `exmake urd`)
 """
 
 import os
@@ -10,9 +14,15 @@ import re
 
 from exmake.errors import StaleJob, UsageError
 from exmake.fs.jobdir import JOBID_RE, LATEST
-from exmake.recipe import NAME_RE, suggest
+from exmake.recipe import NAME_RE, URD_REF_RE, suggest
 
 LATEST_RE = re.compile(rf"^([A-Za-z_][A-Za-z0-9_]*)-{LATEST}$")
+OLDER_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)~(\d+)$")
+FORMS = "NAME, NAME-N, NAME-LATEST, NAME~K or :LIST/ENTRY:NAME"
+
+
+def is_urd_ref(text):
+    return bool(URD_REF_RE.match(text))
 
 
 def resolve(ws, ref):
@@ -23,15 +33,50 @@ def resolve(ws, ref):
         if jobid is None:
             raise UsageError(f"{ref}: no build has used job {ref[:-7]!r} yet")
         return jobid
-    if JOBID_RE.match(ref) and ref.rsplit("-", 1)[0] in ws.recipe.jobs or (
-            JOBID_RE.match(ref) and os.path.isdir(jobdirs.path(ref))):
-        if not os.path.isdir(jobdirs.path(ref)):
+    if OLDER_RE.match(ref):
+        return older(ws, *OLDER_RE.match(ref).groups())
+    if URD_REF_RE.match(ref):
+        return from_log(ws, ref)
+    if JOBID_RE.match(ref):
+        if not os.path.isdir(jobdirs.path(ref)) or os.path.islink(jobdirs.path(ref)):
             raise UsageError(f"{ref}: no such job directory in {jobdirs.workdir}")
         return ref
     if NAME_RE.match(ref) and ref in ws.recipe.jobs:
         return current(ws, ref)
-    raise UsageError(f"{ref!r} is not a job: use NAME, NAME-N or NAME-LATEST"
-                     f"{suggest(ref, ws.recipe.jobs)}")
+    raise UsageError(f"{ref!r} is not a job: use {FORMS}{suggest(ref, ws.recipe.jobs)}")
+
+
+def older(ws, name, back):
+    """NAME~K: successful job directories of `name`, newest (highest N) first."""
+    numbers = sorted((int(m.group(2)) for m in map(JOBID_RE.match, _listing(ws.jobdirs.workdir))
+                      if m and m.group(1) == name), reverse=True)
+    done = [f"{name}-{n}" for n in numbers if ws.jobdirs.is_success(f"{name}-{n}")]
+    if int(back) >= len(done):
+        raise UsageError(f"{name}~{back}: there are only {len(done)} successful {name!r} jobs")
+    return done[int(back)]
+
+
+def from_log(ws, ref):
+    """:LIST/ENTRY:NAME: the job `NAME` of that build-log entry."""
+    from exmake.urd import Log
+    entry_spec, name = URD_REF_RE.match(ref).groups()
+    if ws.store is None:
+        raise UsageError(f"{ref}: the build log of {ws.recipe.workdir} is empty")
+    entry = Log(ws.store).entry(entry_spec)
+    job = entry["jobs"].get(name)
+    if job is None or not job.get("jobid"):
+        raise UsageError(f"{ref}: entry {entry['list']}/{entry['timestamp']} has no job {name!r}"
+                         f"{suggest(name, entry['jobs'])}")
+    if not os.path.isdir(ws.jobdirs.path(job["jobid"])):
+        raise UsageError(f"{ref}: {job['jobid']} was recorded there but its directory is gone")
+    return job["jobid"]
+
+
+def _listing(workdir):
+    try:
+        return os.listdir(workdir)
+    except FileNotFoundError:
+        return []
 
 
 def current(ws, name):

@@ -139,7 +139,7 @@ class LocalJobRun:
     def _fork_method(self):
         job, method = self.job, self.job.method
         inputs = {name: spec.files if spec.kind == "glob" else spec.path for name, spec in job.inputs.items()}
-        deps = {local: self.build.scheduler.outcomes[dep].path for local, dep in job.deps.items()}
+        deps = {local: o.path for local, o in self.build.dep_outcomes_of(job, self.build.scheduler.outcomes).items()}
         os.environ.update(job.env)  # reset below: the child took its copy at fork
         try:
             process = Process.fork(lambda: run_method(

@@ -28,8 +28,8 @@ def guess_workdir(recipe_path):
 
 
 def unchanged_build(recipe_path, targets):
-    """[[name, jobid, path], ...] of the last build of these targets if nothing it
-    depended on has changed since, else None."""
+    """(stamp record, LMDB directory) of the last build of these targets if nothing
+    it depended on has changed since, else None. See exmake.fs.stamp."""
     workdir = guess_workdir(recipe_path)
     if workdir is None:
         return None
@@ -41,4 +41,5 @@ def unchanged_build(recipe_path, targets):
         raw = store.get("stamps", stamp.stamp_id(recipe_path, targets))
     finally:
         store.close()
-    return stamp.still_valid(raw) if raw else None
+    record = stamp.still_valid(raw) if raw else None
+    return (record, lmdb_dir) if record else None

@@ -32,6 +32,8 @@ ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # (awk programs, brace groups), except the two slice names.
 PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_]+)\.([A-Za-z_][A-Za-z0-9_]*)\}|\{(slices|sliceno)\}")
 GLOB_CHARS = re.compile(r"[*?\[]")
+# `:LIST/ENTRY:NAME`: a job recorded in the build log (see exmake.jobref)
+URD_REF_RE = re.compile(r"^:([^/:]+/[^:]+):([A-Za-z_][A-Za-z0-9_]*)$")
 
 
 @dataclass
@@ -56,7 +58,8 @@ class Job:
     run: str = None                                # a shell job's command, or
     method: object = None                          # a job script (exmake.method.MethodScript)
     inputs: dict = field(default_factory=dict)     # local name -> InputSpec
-    deps: dict = field(default_factory=dict)       # local name -> job name
+    deps: dict = field(default_factory=dict)       # local name -> job name (in this recipe)
+    external: dict = field(default_factory=dict)   # local name -> `:LIST/ENTRY:NAME` reference
     dep_lines: dict = field(default_factory=dict)  # local name -> line
     options: dict = field(default_factory=dict)
     outputs: list = field(default_factory=list)
@@ -254,6 +257,8 @@ class _RecipeChecker:
             job.method = self._method(spec, where)
         job.inputs = self._inputs(spec, where)
         job.deps, job.dep_lines = self._deps(spec, where)
+        job.external = {k: v for k, v in job.deps.items() if v.startswith(":")}
+        job.deps = {k: v for k, v in job.deps.items() if k not in job.external}
         job.options = self._options(spec, where)
         if job.method:
             job.options = self._method_options(job.method, spec, job.options, where)
@@ -332,6 +337,9 @@ class _RecipeChecker:
                 self.fail(line, key, f"must name a job, not {_type_name(target)}")
             if local in deps:
                 self.fail(line, key, "listed twice")
+            if target.startswith(":") and not URD_REF_RE.match(target):
+                self.fail(line, key, f"{target!r} is not a job reference; a job from the build log "
+                          "is written :LIST/ENTRY:NAME, e.g. :default/latest:count")
             deps[local], lines[local] = target, line
         return deps, lines
 
@@ -398,7 +406,7 @@ class _RecipeChecker:
         return {**profiles[name], **own}
 
     def _placeholders(self, job, line, where):
-        allowed = {"inputs": job.inputs, "deps": job.deps, "options": job.options}
+        allowed = {"inputs": job.inputs, "deps": {**job.deps, **job.external}, "options": job.options}
         for match in PLACEHOLDER_RE.finditer(job.run):
             text = match.group(0)
             if match.group(3):

@@ -3,7 +3,8 @@
 A job is fresh when a finished job directory has the same key: the same
 command, options and env, the same input file contents and the same
 dependency outputs. Everything else runs, in parallel where the
-dependencies allow, and every decision is printed with its reason.
+dependencies allow, and every decision is printed with its reason. Each
+build (not a dry run) appends one entry to the build log: see `exmake urd`.
 """
 
 import os
@@ -13,6 +14,7 @@ from exmake.commands import open_workspace, outcome_json, print_json
 from exmake.errors import Interrupted, JobFailed, UsageError
 from exmake.report import Reporter
 from exmake.schedule import Outcome
+from exmake.urd import DEFAULT_LIST, check_list_name
 
 
 def add_arguments(parser):
@@ -30,23 +32,23 @@ def add_arguments(parser):
                         help="print one JSON document describing the build instead of lines")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
     parser.add_argument("-v", "--verbose", action="store_true", help="also print reasons for reused jobs")
+    parser.add_argument("--urd", metavar="LIST", default=DEFAULT_LIST,
+                        help=f"the build-log list to record this build in (default: {DEFAULT_LIST})")
+    parser.add_argument("-m", "--message", metavar="CAPTION", default="",
+                        help="a caption for this build's log entry")
 
 
 def main(args):
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"-j {args.jobs}: the number of jobs must be at least 1")
+    check_list_name(args.urd)
     started = time.monotonic()
     reporter = Reporter(quiet=args.quiet, verbose=args.verbose, enabled=not args.json)
     if not (args.dry_run or args.always_make):
         from exmake.noop import unchanged_build
         unchanged = unchanged_build(args.file, args.targets)
         if unchanged is not None:
-            outcomes = {name: Outcome("reused", jobid, path) for name, jobid, path in unchanged}
-            if args.verbose:
-                reporter.write("exmake: nothing changed since the last build of these targets")
-            for name, outcome in outcomes.items():
-                reporter.job_done(name, outcome)
-            return _report(args, reporter, outcomes, started, "SUCCESS")
+            return _unchanged(args, reporter, started, *unchanged)
     from exmake import graph
     from exmake.build import Build, BuildOptions
     ws = open_workspace(args, readonly=args.dry_run)
@@ -57,15 +59,48 @@ def main(args):
         try:
             outcomes = build.run(targets)
         except Interrupted:
+            _log(ws.store, args, ws.recipe, targets, "INTERRUPTED", started, build.log_jobs())
             if args.json:
                 print_json(_document("INTERRUPTED", build.outcomes))
             raise
+        failed = any(o.state == "failed" for o in outcomes.values()) and not args.dry_run
         if not args.dry_run:
             build.stamp(args.targets)
+            _log(ws.store, args, ws.recipe, targets, "FAILURE" if failed else "SUCCESS", started,
+                 build.log_jobs())
     finally:
         ws.close()
-    failed = any(o.state == "failed" for o in outcomes.values()) and not args.dry_run
     return _report(args, reporter, outcomes, started, "FAILURE" if failed else "SUCCESS")
+
+
+def _unchanged(args, reporter, started, record, lmdb_dir):
+    """The no-op fast path: report every job reused and log the build."""
+    from exmake.fs.store import Store
+    outcomes = {name: Outcome("reused", jobid, path) for name, jobid, path, _ in record["jobs"]}
+    if args.verbose:
+        reporter.write("exmake: nothing changed since the last build of these targets")
+    for name, outcome in outcomes.items():
+        reporter.job_done(name, outcome)
+    store = Store(lmdb_dir)
+    try:
+        jobs = {name: {"jobid": jobid, "key": key, "state": "reused"} for name, jobid, _, key in record["jobs"]}
+        _append(store, args, record["recipe"][0], record["recipe_digest"], record["targets"],
+                "SUCCESS", started, jobs)
+    finally:
+        store.close()
+    return _report(args, reporter, outcomes, started, "SUCCESS")
+
+
+def _log(store, args, recipe, targets, status, started, jobs):
+    if store is not None and not args.dry_run:
+        _append(store, args, recipe.path, recipe.digest, targets, status, started, jobs)
+
+
+def _append(store, args, recipe_path, digest, targets, status, started, jobs):
+    from exmake import urd
+    entry = urd.make_entry(args.urd, recipe_path, digest, targets, status,
+                           time.monotonic() - started, jobs, args.message)
+    urd.append(store, entry)
 
 
 def _report(args, reporter, outcomes, started, status):

@@ -14,8 +14,9 @@ timestamp tick of being read could change again without changing its
 signature.
 
 Record (JSON, in the store's `stamps` database, key = stamp_id):
-    {"format": 1, "recipe": [path, sig], "files": [[path, sig], ...],
-     "dirs": [[path, sig], ...], "jobs": [[name, jobid, job path], ...],
+    {"format": 2, "recipe": [path, sig], "recipe_digest": sha256 of its text,
+     "targets": [resolved target names], "files": [[path, sig], ...],
+     "dirs": [[path, sig], ...], "jobs": [[name, jobid, job path, key], ...],
      "links": [[link path, target], ...]}
 where sig = [dev, inode, size, mtime_ns].
 """
@@ -26,7 +27,7 @@ import os
 from exmake.fs.hashcache import RACY_WINDOW_NS
 from exmake.fs.hashing import hash_bytes
 
-FORMAT = 1
+FORMAT = 2
 
 
 def stamp_id(recipe_path, targets):
@@ -35,18 +36,18 @@ def stamp_id(recipe_path, targets):
     return hash_bytes(text.encode()).encode()
 
 
-def make_stamp(recipe_entry, files, dirs, jobs, links, started_ns):
+def make_stamp(recipe_entry, recipe_digest, targets, files, dirs, jobs, links, started_ns):
     """The stamp JSON bytes, or None if any entry is too recent to trust."""
     entries = [recipe_entry, *files, *dirs]
     if any(sig[3] > started_ns - RACY_WINDOW_NS for _, sig in entries):
         return None
-    record = {"format": FORMAT, "recipe": recipe_entry, "files": files, "dirs": dirs,
-              "jobs": jobs, "links": links}
+    record = {"format": FORMAT, "recipe": recipe_entry, "recipe_digest": recipe_digest,
+              "targets": targets, "files": files, "dirs": dirs, "jobs": jobs, "links": links}
     return json.dumps(record, separators=(",", ":")).encode()
 
 
 def still_valid(raw):
-    """The stamp's jobs if everything it recorded is unchanged, else None."""
+    """The stamp record if everything it recorded is unchanged, else None."""
     try:
         record = json.loads(raw)
     except ValueError:
@@ -60,7 +61,7 @@ def still_valid(raw):
             return None
         if [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns] != sig:
             return None
-    for _, _, job_path in record["jobs"]:
+    for _, _, job_path, _ in record["jobs"]:
         if not os.path.exists(os.path.join(job_path, "post.json")):
             return None
     for link, target in record["links"]:
@@ -69,4 +70,4 @@ def still_valid(raw):
                 return None
         except OSError:
             return None
-    return record["jobs"]
+    return record

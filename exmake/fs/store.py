@@ -156,6 +156,13 @@ class Store:
                 return number
         return self._retrying(allocate)
 
+    def write_with(self, function, db):
+        """Run `function(env, db handle)` (which opens its own write transaction),
+        growing the map and retrying as needed."""
+        if self.readonly:
+            raise ExmakeError(f"{self.path}: opened read-only")
+        return self._retrying(lambda: function(self.env, self.dbs[db]))
+
     def _grow(self):
         size = self.env.info()["map_size"] * 2
         if size > MAX_MAP_BYTES:

@@ -1,0 +1,71 @@
+"""Delete job directories that no longer matter, and say how much space that frees.
+
+Kept: each recipe job's current fresh job, every job a result or -LATEST
+link points into, every job of the newest --keep entries of each build-log
+list, and failed or unfinished jobs made since the newest build. Use
+--dry-run to see the list first. Never touches anything outside the workdir.
+"""
+
+import fcntl
+import os
+
+from exmake import retention
+from exmake.commands import open_workspace
+from exmake.commands.status import survey
+from exmake.errors import ExmakeError, UsageError
+from exmake.report import show_path
+
+
+def add_arguments(parser):
+    parser.add_argument("--keep", type=int, default=5, metavar="N",
+                        help="keep the jobs of the newest N entries of each build-log list (default: 5)")
+    parser.add_argument("-n", "--dry-run", action="store_true", help="list what would go, delete nothing")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also list what is kept, and why")
+
+
+def main(args):
+    if args.keep < 0:
+        raise UsageError(f"--keep {args.keep}: must be 0 or more")
+    ws = open_workspace(args, readonly=args.dry_run)
+    try:
+        if not os.path.isdir(ws.recipe.workdir):
+            print(f"nothing to collect: {show_path(ws.recipe.workdir)} does not exist")
+            return 0
+        if not args.dry_run:
+            _exclusive(ws)
+        keep, remove = retention.plan(ws, args.keep, lambda: survey(ws, list(ws.recipe.jobs)))
+        if args.verbose:
+            for jobid, reason in keep.items():
+                print(f"  keep    {jobid:<24} {reason}")
+        sizes = {jobid: retention.directory_bytes(ws.jobdirs.path(jobid)) for jobid in remove}
+        for jobid in remove:
+            print(f"  {'would remove' if args.dry_run else 'remove'} {jobid:<24} {_size(sizes[jobid])}")
+        if not args.dry_run and remove:
+            retention.remove(ws, remove)
+        if not args.dry_run:
+            ws.jobdirs.clean_stale()
+        verb = "would free" if args.dry_run else "freed"
+        print(f"exmake gc: {len(remove)} of {len(keep) + len(remove)} job directories, "
+              f"{verb} {_size(sum(sizes.values()))}")
+    finally:
+        ws.close()
+    return 0
+
+
+def _exclusive(ws):
+    """gc needs the workdir to itself: a running build could be about to reuse a job."""
+    os.makedirs(ws.jobdirs.meta, exist_ok=True)
+    fd = os.open(os.path.join(ws.jobdirs.meta, "build.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ExmakeError("a build is running on this workdir; run gc when it has finished") from None
+    ws._build_lock_fd = fd  # released by ws.close()
+
+
+def _size(n):
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024

@@ -1,0 +1,118 @@
+"""Which job directories `exmake gc` keeps, and removing the rest safely.
+
+Kept, with the first reason that applies:
+- the current fresh job of every recipe job (a dry-run survey decides),
+- every job a `<name>-LATEST` link or a result symlink points into,
+- every job in the newest `keep` entries of each build-log list,
+- failed or unfinished directories made since the newest logged build
+  (someone may be looking at them).
+Everything else matching `<name>-<N>` directly in the workdir goes. A
+directory is first renamed into `.exmake/trash/` (atomic: no half-deleted
+job ever stands under its name), then deleted; a kill mid-way leaves only
+trash, which the next gc empties. Nothing outside the workdir is touched.
+"""
+
+import os
+import shutil
+
+from exmake.fs.jobdir import JOBID_RE
+
+
+def directory_bytes(path):
+    total = 0
+    for dirpath, _, filenames in os.walk(path):
+        for name in filenames:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def plan(ws, keep_entries, survey):
+    """({jobid: reason kept}, [jobids to remove]) for the workdir of `ws`.
+    `survey()` returns {name: Outcome} of a dry run over every recipe job."""
+    workdir = ws.recipe.workdir
+    jobids = sorted(e for e in _listing(workdir)
+                    if JOBID_RE.match(e) and os.path.isdir(os.path.join(workdir, e))
+                    and not os.path.islink(os.path.join(workdir, e)))
+    keep = {}
+    for name, outcome in survey().items():
+        if outcome.state == "fresh":
+            keep.setdefault(outcome.jobid, f"current job of {name}")
+    for jobid, link in _linked_jobs(ws):
+        keep.setdefault(jobid, f"linked from {link}")
+    newest = None
+    if ws.store is not None:
+        from exmake.urd import Log
+        log = Log(ws.store)
+        for list_name in log.lists():
+            entries = log.entries(list_name)
+            for entry in entries[-keep_entries:] if keep_entries else []:
+                for job in entry["jobs"].values():
+                    if job.get("jobid"):
+                        keep.setdefault(job["jobid"], f"in {list_name}/{entry['timestamp']}")
+            newest = max(newest or "", entries[-1]["timestamp"]) if entries else newest
+    for jobid in jobids:
+        if jobid not in keep and not ws.jobdirs.is_success(jobid) and _made_since(ws, jobid, newest):
+            keep[jobid] = "failed or unfinished, made since the newest build"
+    return {j: keep[j] for j in jobids if j in keep}, [j for j in jobids if j not in keep]
+
+
+def _listing(workdir):
+    try:
+        return os.listdir(workdir)
+    except FileNotFoundError:
+        return []
+
+
+def _linked_jobs(ws):
+    """(jobid, link) for every LATEST link and every result symlink into the workdir."""
+    workdir = os.path.realpath(ws.recipe.workdir)
+    for entry in _listing(ws.recipe.workdir):
+        link = os.path.join(ws.recipe.workdir, entry)
+        if entry.endswith("-LATEST") and os.path.islink(link):
+            yield os.readlink(link), link
+    for dirpath, dirnames, filenames in os.walk(ws.recipe.results):
+        for name in dirnames + filenames:
+            link = os.path.join(dirpath, name)
+            if os.path.islink(link):
+                target = os.path.realpath(link)
+                if target.startswith(workdir + os.sep):
+                    yield os.path.relpath(target, workdir).split(os.sep)[0], link
+
+
+def _made_since(ws, jobid, newest):
+    """Whether a failed/unfinished job directory is as new as the newest logged build."""
+    if newest is None:
+        return True
+    from datetime import datetime, timezone
+    mtime = os.stat(ws.jobdirs.path(jobid)).st_mtime
+    made = datetime.fromtimestamp(mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return made >= newest
+
+
+def remove(ws, jobids):
+    """Move each job directory to the trash, then empty it; returns bytes freed."""
+    trash = os.path.join(ws.jobdirs.meta, "trash")
+    os.makedirs(trash, exist_ok=True)
+    freed = 0
+    for jobid in jobids:
+        path = ws.jobdirs.path(jobid)
+        if not JOBID_RE.match(jobid) or os.path.islink(path) or os.path.dirname(path) != ws.recipe.workdir:
+            continue  # never anything but a job directory right in the workdir
+        freed += directory_bytes(path)
+        os.rename(path, os.path.join(trash, jobid))
+    empty_trash(trash)
+    rows = []
+    for table in ("trace", "failed"):
+        for key, value in ws.store.items(table):
+            if value.decode() in jobids:
+                rows.append((table, key, None))
+    ws.store.put_many(rows)
+    return freed
+
+
+def empty_trash(trash):
+    for entry in _listing(trash):
+        shutil.rmtree(os.path.join(trash, entry), ignore_errors=True)

@@ -1,0 +1,193 @@
+"""urd: the append-only build log, kept in the workdir's LMDB (`urd` database).
+
+Every build appends one entry to a list (default `default`; `--urd LIST`).
+An entry is written in one LMDB transaction, with `put(overwrite=False)`:
+no build ever rewrites or deletes one, two concurrent builds both land
+(LMDB serialises writers), and a reader sees whole entries only.
+
+Key:   `<list>\\0<timestamp>`, timestamp = UTC `YYYY-MM-DDTHH:MM:SS.ffffffZ`
+       (fixed width, so keys sort by time; a clash within one microsecond
+       takes the next free microsecond).
+Value: canonical JSON (sorted keys, no spaces), format 1:
+    {"format": 1, "list", "timestamp", "user", "host",
+     "recipe": absolute path, "recipe_digest": sha256 of its text,
+     "targets": [...], "status": "SUCCESS" | "FAILURE" | "INTERRUPTED",
+     "duration": seconds, "caption": str,
+     "jobs": {name: {"jobid", "key", "state": "built" | "reused" | "failed" | "skipped"}}}
+
+Export writes the stored values, one a line (JSON Lines), so export ->
+import -> export is byte-identical.
+"""
+
+import getpass
+import json
+import re
+import socket
+from datetime import datetime, timedelta, timezone
+
+from exmake.errors import UsageError
+
+FORMAT = 1
+DEFAULT_LIST = "default"
+LIST_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+REQUIRED = ("format", "list", "timestamp", "status", "jobs")
+STATUSES = ("SUCCESS", "FAILURE", "INTERRUPTED")
+
+
+def check_list_name(name):
+    if not LIST_RE.match(name or ""):
+        raise UsageError(f"{name!r} is not a urd list name (letters, digits, _ . -; not starting with . or -)")
+    return name
+
+
+def now_timestamp(moment=None):
+    return (moment or datetime.now(timezone.utc)).strftime(TIMESTAMP_FORMAT)
+
+
+def _key(list_name, timestamp):
+    return f"{list_name}\0{timestamp}".encode()
+
+
+def encode(entry):
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def make_entry(list_name, recipe_path, recipe_digest, targets, status, duration, jobs, caption=""):
+    """A new entry (its timestamp is set when it is appended)."""
+    return {"format": FORMAT, "list": list_name, "timestamp": None, "user": _user(),
+            "host": socket.gethostname(), "recipe": recipe_path, "recipe_digest": recipe_digest,
+            "targets": list(targets), "status": status, "duration": round(duration, 6),
+            "caption": caption, "jobs": jobs}
+
+
+def _user():
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def append(store, entry):
+    """Append `entry` to its list in one transaction; returns its timestamp."""
+    def write(env, db):
+        moment = datetime.now(timezone.utc)
+        with env.begin(write=True, db=db) as txn:
+            while True:
+                entry["timestamp"] = now_timestamp(moment)
+                if txn.put(_key(entry["list"], entry["timestamp"]), encode(entry), overwrite=False):
+                    return entry["timestamp"]
+                moment += timedelta(microseconds=1)
+    return store.write_with(write, "urd")
+
+
+class Log:
+    """Reading the log of one store."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def lists(self):
+        """{list: (entry count, latest timestamp)}."""
+        result = {}
+        for key, _ in self.store.items("urd"):
+            name, timestamp = key.decode().split("\0")
+            count, _ = result.get(name, (0, None))
+            result[name] = (count + 1, timestamp)
+        return result
+
+    def entries(self, list_name, since=None):
+        """The entries of a list, oldest first (from `since` on)."""
+        rows = self.store.items("urd", f"{list_name}\0".encode())
+        entries = [json.loads(value) for _, value in rows]
+        return [e for e in entries if since is None or e["timestamp"] >= since]
+
+    def raw(self, list_name=None):
+        """The stored bytes of every entry (of one list), in key order."""
+        prefix = f"{list_name}\0".encode() if list_name else b""
+        return [value for _, value in self.store.items("urd", prefix)]
+
+    def entry(self, spec):
+        """One entry from `LIST/latest`, `LIST/first`, `LIST/~N` or `LIST/<timestamp prefix>`."""
+        if "/" not in spec:
+            raise UsageError(f"{spec!r}: name an entry as LIST/latest, LIST/first, LIST/~N or LIST/TIMESTAMP")
+        list_name, which = spec.split("/", 1)
+        entries = self.entries(check_list_name(list_name))
+        if not entries:
+            raise UsageError(f"urd list {list_name!r} has no entries")
+        if which in ("latest", "~0"):
+            return entries[-1]
+        if which == "first":
+            return entries[0]
+        if which.startswith("~"):
+            if not which[1:].isdigit():
+                raise UsageError(f"{spec!r}: ~N needs a whole number")
+            back = int(which[1:])
+            if back >= len(entries):
+                raise UsageError(f"{spec!r}: list {list_name!r} has only {len(entries)} entries")
+            return entries[-1 - back]
+        matches = [e for e in entries if e["timestamp"].startswith(which)]
+        if len(matches) == 1 or (matches and matches[-1]["timestamp"] == which):
+            return matches[-1]
+        if not matches:
+            raise UsageError(f"{spec!r}: no entry of list {list_name!r} has that timestamp")
+        raise UsageError(f"{spec!r} matches {len(matches)} entries: "
+                         + ", ".join(e["timestamp"] for e in matches[:5]))
+
+
+def parse_import(lines, source):
+    """[(key, value bytes)] from JSON Lines; UsageError naming the line for a bad one."""
+    rows = []
+    for number, line in enumerate(lines, 1):
+        line = line.rstrip(b"\n")
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError as exc:
+            raise UsageError(f"{source}:{number}: not JSON ({exc})") from None
+        problem = _entry_problem(entry)
+        if problem:
+            raise UsageError(f"{source}:{number}: {problem}")
+        rows.append((_key(entry["list"], entry["timestamp"]), line))
+    return rows
+
+
+def _entry_problem(entry):
+    if not isinstance(entry, dict):
+        return "an entry must be a JSON object"
+    missing = [k for k in REQUIRED if k not in entry]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    if entry["format"] != FORMAT:
+        return f"format {entry['format']!r}; this exmake reads format {FORMAT}"
+    if not isinstance(entry["list"], str) or not LIST_RE.match(entry["list"]):
+        return f"bad list name {entry['list']!r}"
+    if not isinstance(entry["timestamp"], str) or not TIMESTAMP_RE.match(entry["timestamp"]):
+        return f"bad timestamp {entry['timestamp']!r}"
+    if entry["status"] not in STATUSES:
+        return f"bad status {entry['status']!r}"
+    if not isinstance(entry["jobs"], dict):
+        return "jobs must be an object"
+    return None
+
+
+def import_rows(store, rows):
+    """Add imported entries in one transaction; returns (added, already present).
+    An entry already present with other content is a conflict (UsageError)."""
+    def write(env, db):
+        added = same = 0
+        with env.begin(write=True, db=db) as txn:
+            for key, value in rows:
+                present = txn.get(key)
+                if present is None:
+                    txn.put(key, value)
+                    added += 1
+                elif present == value:
+                    same += 1
+                else:
+                    name, timestamp = key.decode().split("\0")
+                    raise UsageError(f"entry {name}/{timestamp} is already in the log with other content")
+        return added, same
+    return store.write_with(write, "urd")
