@@ -64,7 +64,7 @@ def _show_lists(log, args):
         return 0
     width = max(len(name) for name in lists)
     for name, (count, latest) in sorted(lists.items()):
-        print(f"{name:<{width}}  {count:5d} entr{'y' if count == 1 else 'ies'}  latest {latest}")
+        print(f"{name:<{width}}  {count:5d} {'entry' if count == 1 else 'entries':<7}  latest {latest}")
     return 0
 
 
