@@ -25,11 +25,14 @@ from exmake.signals import SignalGuard
 
 
 class BuildOptions:
-    def __init__(self, jobs=None, keep_going=False, force=False, dry_run=False):
+    def __init__(self, jobs=None, keep_going=False, force=False, dry_run=False, only=None):
         self.jobs = jobs or os.cpu_count() or 1
         self.keep_going = keep_going
         self.force = force
         self.dry_run = dry_run
+        # `only`: run this one job; its dependencies must already be fresh
+        # (exec-job on a compute node, after the scheduler ran them).
+        self.only = only
 
 
 class Build:
@@ -110,12 +113,17 @@ class Build:
             return Outcome("failed", reasons=[f"cannot read input {exc.filename}: {exc.strerror}"],
                            detail={"reason": f"cannot read input {exc.filename}"})
         self.keys[name] = setup["key"]
-        traced = None if self.options.force else self.traced_job(setup["key"])
+        forced = self.options.force and (not self.options.only or name == self.options.only)
+        traced = None if forced else self.traced_job(setup["key"])
         # The previous setup only explains a miss; a hit needs no second read.
         previous = None if traced else self.previous_setup(name)
-        decision = decide(setup, traced and traced[0], previous, self.options.force)
+        decision = decide(setup, traced and traced[0], previous, forced)
         if decision.fresh:
             return self.reused(job, *traced)
+        if self.options.only and name != self.options.only:
+            return Outcome("failed", reasons=["has no finished job: it should have run before "
+                                              f"{self.options.only}"] + decision.reasons,
+                           detail={"reason": f"dependency {name} has no finished job"})
         if self.options.dry_run:
             failed = self.ws.lookup("failed", setup["key"])
             state = "failed" if failed else "stale"

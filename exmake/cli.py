@@ -22,10 +22,15 @@ COMMANDS = {
     "path": ("path", "print the absolute path of a job directory"),
     "urd": ("urd", "read the build log: lists, entries, export and import"),
     "gc": ("gc", "delete job directories that no longer matter"),
+    "emit": ("emit", "write Slurm or Torque batch scripts and a submit.sh, for submitting by hand"),
+    "resources": ("resources", "list the resource keys with their Slurm and Torque forms"),
     "init": ("init", "write a starter Exmakefile"),
 }
+# Commands that scripts use but people need not see in --help.
+HIDDEN = {"exec-job": ("exec_job", "run one job as a batch script does")}
 # Options that take a value, so the first bare word after them is not a command.
-VALUE_OPTIONS = {"-f", "--file", "-C", "--directory", "-j", "--jobs"}
+VALUE_OPTIONS = {"-f", "--file", "-C", "--directory", "-j", "--jobs", "--urd", "-m", "--message",
+                 "--backend"}
 
 EPILOG = """\
 Run `exmake COMMAND --help` for a command's own options. With no command,
@@ -57,14 +62,14 @@ def split_command(argv):
         elif word in VALUE_OPTIONS:
             skip = True
         elif not word.startswith("-"):
-            if word in COMMANDS:
+            if word in COMMANDS or word in HIDDEN:
                 return word, argv[:index] + argv[index + 1:]
             break
     return "build", argv
 
 
 def make_parser(command):
-    module = importlib.import_module(f"exmake.commands.{COMMANDS[command][0]}")
+    module = importlib.import_module(f"exmake.commands.{(COMMANDS.get(command) or HIDDEN[command])[0]}")
     if command == "build":
         prog, description = "exmake", module.__doc__
     else:

@@ -20,6 +20,15 @@ from exmake.recipe import PLACEHOLDER_RE
 
 # Any of these means the shell must interpret the command.
 SHELL_SYNTAX_RE = re.compile(r"[|&;<>()$`\\\"'*?\[\]#~{}\n!%]|^\s*\w+=")
+# Words only a shell understands: a command starting with one goes to bash
+# even without shell syntax (`exit 4`, `cd x`, `set -x`).
+SHELL_WORDS = frozenset("""
+    . : alias bg bind break builtin caller case cd command compgen complete continue declare dirs
+    disown do done elif else enable esac eval exec exit export false fc fg fi for function getopts
+    hash help history if jobs let local logout mapfile popd printf pushd pwd read readarray readonly
+    return select set shift shopt source suspend test then time times trap true type typeset ulimit
+    umask unalias unset until wait while [ [[ { }
+""".split())
 KILL_GRACE_S = 2.0   # SIGTERM first; SIGKILL if the group is still there after this
 
 
@@ -34,9 +43,10 @@ def expand(template, values, quote=True):
 
 def command_argv(template, values):
     """argv for a command: direct exec when it has no shell syntax, else bash."""
-    if not SHELL_SYNTAX_RE.search(template):
+    words = template.split()
+    if words and words[0] not in SHELL_WORDS and not SHELL_SYNTAX_RE.search(template):
         argv = []
-        for word in template.split():
+        for word in words:
             if PLACEHOLDER_RE.fullmatch(word) and isinstance(values[word], list):
                 argv.extend(str(v) for v in values[word])  # a glob input: one argument per file
             else:

@@ -18,7 +18,9 @@ from exmake.errors import RecipeError
 from exmake.method import MethodError, load_method
 from exmake.yamlsource import YamlList, YamlMap, load_yaml, read_text
 
-TOP_KEYS = ("workdir", "results", "slices", "default", "profiles", "jobs")
+TOP_KEYS = ("workdir", "results", "slices", "default", "backend", "profiles", "jobs")
+BACKENDS = ("local", "slurm", "torque", "auto")
+USER_PROFILES = os.path.join("~", ".config", "exmake", "profiles.yaml")
 JOB_KEYS = ("run", "method", "inputs", "deps", "options", "outputs", "publish", "env",
             "resources", "slices")
 # Files exmake writes in every job directory; a job may not claim them.
@@ -86,6 +88,7 @@ class Recipe:
     default: list
     profiles: dict
     jobs: dict         # name -> Job, in recipe order
+    backend: str = None    # `backend:` as written, if given
     signature: tuple = ()  # stat signature of the recipe file when it was read
 
     def relpath(self, path):
@@ -148,7 +151,13 @@ class _RecipeChecker:
         self._check_deps(jobs, jobs_map)
         self._check_publish(jobs, jobs_map)
         default = self._default(data, jobs)
-        return Recipe(
+        backend = None
+        if "backend" in data:
+            backend = self._string(data, "backend", "backend")
+            if backend not in BACKENDS:
+                self.fail(data.line_of("backend"), "backend", f"{backend!r} is not one of {', '.join(BACKENDS)}"
+                          f"{suggest(backend, BACKENDS)}")
+        return Recipe(backend=backend,
             path=self.path, root=self.root, digest=self.digest,
             workdir=self._dir(data, "workdir", "work"),
             results=self._dir(data, "results", "results"),
@@ -203,17 +212,36 @@ class _RecipeChecker:
     # -- sections ---------------------------------------------------------
 
     def _profiles(self, data):
-        profiles = {}
-        for name, spec in self._mapping(data, "profiles", "profiles").items():
-            where = f"profiles.{name}"
-            if not isinstance(name, str) or not NAME_RE.match(name):
-                self.fail(data["profiles"].line_of(name), where, "a profile name must be a simple identifier")
-            if not isinstance(spec, YamlMap):
-                self.fail(data["profiles"].line_of(name), where, "must be a mapping of resources")
-            if "profile" in spec:
-                self.fail(spec.line_of("profile"), f"{where}.profile", "a profile cannot name another profile")
-            profiles[name] = self._resources(spec, where)
+        profiles = self._user_profiles()
+        mapping = self._mapping(data, "profiles", "profiles")
+        for name in mapping:
+            profiles[name] = self._profile(mapping, name)
         return profiles
+
+    def _user_profiles(self):
+        """Profiles from ~/.config/exmake/profiles.yaml; the recipe's own override them."""
+        path = os.path.expanduser(USER_PROFILES)
+        if not os.path.isfile(path):
+            return {}
+        data = load_yaml(path)
+        if data is None:
+            return {}
+        checker = _RecipeChecker.__new__(_RecipeChecker)
+        checker.path, checker.root = path, os.path.dirname(path)
+        if not isinstance(data, YamlMap):
+            checker.fail(1, None, "must be a mapping of profile name: resources")
+        return {name: checker._profile(data, name) for name in data}
+
+    def _profile(self, mapping, name):
+        spec = mapping[name]
+        where = f"profiles.{name}"
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            self.fail(mapping.line_of(name), where, "a profile name must be a simple identifier")
+        if not isinstance(spec, YamlMap):
+            self.fail(mapping.line_of(name), where, "must be a mapping of resources")
+        if "profile" in spec:
+            self.fail(spec.line_of("profile"), f"{where}.profile", "a profile cannot name another profile")
+        return self._resources(spec, where)
 
     def _resources(self, spec, where):
         self._unknown_keys(spec, tuple(resources.RESOURCE_KEYS), f"{where}.")

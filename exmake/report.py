@@ -8,7 +8,7 @@ import os
 import sys
 
 STATE_WORDS = {"built": "built", "reused": "reused", "failed": "FAILED", "skipped": "skipped",
-               "fresh": "fresh", "stale": "stale"}
+               "fresh": "fresh", "stale": "stale", "submitted": "submit"}
 
 
 def show_path(path):
@@ -70,7 +70,7 @@ def summary_line(outcomes, elapsed):
     counts = {}
     for outcome in outcomes.values():
         counts[outcome.state] = counts.get(outcome.state, 0) + 1
-    order = ("built", "reused", "fresh", "stale", "failed", "skipped")
+    order = ("built", "reused", "fresh", "stale", "submitted", "failed", "skipped")
     parts = [f"{counts[s]} {s}" for s in order if counts.get(s)]
     total = len(outcomes)
     return f"exmake: {total} job{'s' if total != 1 else ''}: {', '.join(parts)} in {elapsed:.2f}s"

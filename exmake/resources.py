@@ -11,7 +11,8 @@ import re
 # key: (type, meaning, slurm form, torque form)
 RESOURCE_KEYS = {
     "profile": ("name", "a named resource set from `profiles:`", "-", "-"),
-    "cores": ("int", "CPU cores per job", "--cpus-per-task=N", "-l nodes=1:ppn=N"),
+    "cores": ("int", "CPU cores per job (default for sliced jobs: slices)", "--cpus-per-task=N",
+              "-l nodes=1:ppn=N"),
     "mem": ("size", "memory per job (local: address-space limit per worker)",
             "--mem=NM", "-l mem=Nmb"),
     "time": ("duration", "wall-clock limit (local: the job is killed past it)",
@@ -19,8 +20,8 @@ RESOURCE_KEYS = {
     "partition": ("str", "partition / queue", "--partition=P", "-q P"),
     "account": ("str", "account to charge", "--account=A", "-A A"),
     "qos": ("str", "quality of service", "--qos=Q", "-l qos=Q"),
-    "gpus": ("int", "GPUs per job", "--gpus=N", "-l nodes=1:gpus=N"),
-    "constraint": ("str", "node features", "--constraint=C", "-l feature=C"),
+    "gpus": ("int", "GPUs per job", "--gpus=N", "-l nodes=1:ppn=P:gpus=N"),
+    "constraint": ("str", "node features", "--constraint=C", "-l nodes=1:ppn=P:C"),
     "extra": ("list", "scheduler arguments passed verbatim", "as given", "as given"),
 }
 

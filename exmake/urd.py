@@ -11,9 +11,11 @@ Key:   `<list>\\0<timestamp>`, timestamp = UTC `YYYY-MM-DDTHH:MM:SS.ffffffZ`
 Value: canonical JSON (sorted keys, no spaces), format 1:
     {"format": 1, "list", "timestamp", "user", "host",
      "recipe": absolute path, "recipe_digest": sha256 of its text,
-     "targets": [...], "status": "SUCCESS" | "FAILURE" | "INTERRUPTED",
+     "targets": [...], "status": "SUCCESS" | "FAILURE" | "INTERRUPTED" | "SUBMITTED",
      "duration": seconds, "caption": str,
-     "jobs": {name: {"jobid", "key", "state": "built" | "reused" | "failed" | "skipped"}}}
+     "jobs": {name: {"jobid", "key", "state": "built" | "reused" | "failed" | "skipped" | "submitted"}},
+     and for a cluster build "scheduler": {"backend", "build", "ids": {name: scheduler id}}}
+SUBMITTED is a cluster build that returned without waiting (--no-wait).
 
 Export writes the stored values, one a line (JSON Lines), so export ->
 import -> export is byte-identical.
@@ -33,7 +35,7 @@ LIST_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 REQUIRED = ("format", "list", "timestamp", "status", "jobs")
-STATUSES = ("SUCCESS", "FAILURE", "INTERRUPTED")
+STATUSES = ("SUCCESS", "FAILURE", "INTERRUPTED", "SUBMITTED")
 
 
 def check_list_name(name):

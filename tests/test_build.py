@@ -318,3 +318,10 @@ def test_time_limit_kills_the_job(project):
     result = project.run(expect=1)
     assert time.monotonic() - started < 10
     assert "time limit" in result.out
+
+
+def test_shell_builtins_without_shell_syntax_still_run_in_bash(project):
+    project.recipe('jobs:\n  a: {run: "exit 4"}\n  b: {run: "true"}\n  c: {run: "cd /"}\n')
+    result = project.run("-k", "--json", expect=1)
+    assert states(result) == {"a": "failed", "b": "built", "c": "built"}
+    assert json.loads(project.read("work/a-1/post.json"))["exit_code"] == 4

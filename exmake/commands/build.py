@@ -32,6 +32,12 @@ def add_arguments(parser):
                         help="print one JSON document describing the build instead of lines")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
     parser.add_argument("-v", "--verbose", action="store_true", help="also print reasons for reused jobs")
+    parser.add_argument("--backend", metavar="NAME", default=None,
+                        help="local, slurm, torque or auto (default: $EXMAKE_BACKEND, the recipe's "
+                             "`backend:`, else local); slurm/torque submit batch jobs chained with afterok")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="with a cluster backend: submit, print the scheduler ids and return "
+                             "(`exmake status` shows later what finished)")
     parser.add_argument("--urd", metavar="LIST", default=DEFAULT_LIST,
                         help=f"the build-log list to record this build in (default: {DEFAULT_LIST})")
     parser.add_argument("-m", "--message", metavar="CAPTION", default="",
@@ -54,6 +60,9 @@ def main(args):
     ws = open_workspace(args, readonly=args.dry_run)
     try:
         targets = graph.select_targets(ws.recipe, args.targets)
+        backend = _backend(args, ws.recipe)
+        if backend is not None and not args.dry_run:
+            return _cluster(args, ws, backend, targets, reporter, started)
         options = BuildOptions(args.jobs, args.keep_going, args.always_make, args.dry_run)
         build = Build(ws, options, reporter)
         try:
@@ -71,6 +80,36 @@ def main(args):
     finally:
         ws.close()
     return _report(args, reporter, outcomes, started, "FAILURE" if failed else "SUCCESS")
+
+
+def _backend(args, recipe):
+    """The cluster backend asked for (command line, then $EXMAKE_BACKEND, then the
+    recipe), or None for a local build."""
+    from exmake.backends import select_backend
+    name = args.backend or os.environ.get("EXMAKE_BACKEND") or recipe.backend or "local"
+    return select_backend(name)
+
+
+def _cluster(args, ws, backend, targets, reporter, started):
+    from exmake.cluster import ClusterBuild
+    from exmake.commands.status import survey
+    cluster = ClusterBuild(ws, backend, reporter, lambda t: survey(ws, t), force=args.always_make)
+    scheduler = {"backend": backend.name, "build": cluster.build_id, "ids": cluster.ids}
+    try:
+        outcomes = cluster.run(targets, wait=not args.no_wait)
+    except Interrupted:
+        _log(ws.store, args, ws.recipe, targets, "INTERRUPTED", started, _jobs(cluster.outcomes), scheduler)
+        raise
+    failed = any(o.state == "failed" for o in outcomes.values())
+    status = "SUBMITTED" if args.no_wait else "FAILURE" if failed else "SUCCESS"
+    _log(ws.store, args, ws.recipe, targets, status, started, _jobs(outcomes), scheduler)
+    if args.verbose:
+        reporter.write(f"exmake: {backend.queries} {backend.name} status queries")
+    return _report(args, reporter, outcomes, started, "FAILURE" if failed else "SUCCESS")
+
+
+def _jobs(outcomes):
+    return {name: {"jobid": o.jobid, "key": None, "state": o.state} for name, o in outcomes.items()}
 
 
 def _unchanged(args, reporter, started, record, lmdb_dir):
@@ -91,15 +130,17 @@ def _unchanged(args, reporter, started, record, lmdb_dir):
     return _report(args, reporter, outcomes, started, "SUCCESS")
 
 
-def _log(store, args, recipe, targets, status, started, jobs):
+def _log(store, args, recipe, targets, status, started, jobs, scheduler=None):
     if store is not None and not args.dry_run:
-        _append(store, args, recipe.path, recipe.digest, targets, status, started, jobs)
+        _append(store, args, recipe.path, recipe.digest, targets, status, started, jobs, scheduler)
 
 
-def _append(store, args, recipe_path, digest, targets, status, started, jobs):
+def _append(store, args, recipe_path, digest, targets, status, started, jobs, scheduler=None):
     from exmake import urd
     entry = urd.make_entry(args.urd, recipe_path, digest, targets, status,
                            time.monotonic() - started, jobs, args.message)
+    if scheduler:
+        entry["scheduler"] = scheduler
     urd.append(store, entry)
 
 

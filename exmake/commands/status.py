@@ -30,14 +30,39 @@ def describe(outcome):
     return "stale", "; ".join(outcome.reasons)
 
 
+def cluster_states(ws, outcomes):
+    """{name: "slurm job 31: RUNNING"} for jobs not yet fresh that the newest
+    cluster build submitted, from one scheduler query."""
+    from exmake.cluster import latest_build, read_jobs
+    build = latest_build(ws.recipe.workdir)
+    record = read_jobs(ws.recipe.workdir, build) if build else None
+    if not record:
+        return {}
+    waiting = {name: job_id for name, job_id in record["jobs"].items()
+               if name in outcomes and outcomes[name].state != "fresh"}
+    if not waiting:
+        return {}
+    from exmake.backends import SchedulerError, select_backend
+    try:
+        states = select_backend(record["backend"]).query(list(waiting.values()))
+    except SchedulerError as exc:
+        return {name: f"{record['backend']} job {job_id}: unknown ({exc})" for name, job_id in waiting.items()}
+    return {name: f"{record['backend']} job {job_id}: "
+            + (states[job_id].state if job_id in states else "unknown to the scheduler")
+            for name, job_id in waiting.items()}
+
+
 def main(args):
     ws = open_workspace(args, readonly=True)
     try:
         for name in args.targets:
             graph.select_targets(ws.recipe, [name])
         outcomes = survey(ws, args.targets or list(ws.recipe.jobs))
+        cluster = cluster_states(ws, outcomes)
     finally:
         ws.close()
+    for name, text in cluster.items():
+        outcomes[name].reasons = outcomes[name].reasons + [text]
     if args.json:
         print_json({name: outcome_json(o) for name, o in outcomes.items()})
         return 0

@@ -1,0 +1,88 @@
+"""Cluster backends: render batch scripts, submit them with dependencies, poll, cancel.
+
+One interface (`Backend`) with two implementations, Slurm and Torque/PBS.
+Every call to a scheduler goes through a backend's `_run`, so the number of
+scheduler queries can be counted and bounded. `select_backend` picks one by
+name; `auto` asks `sbatch` first, then `qsub`, else builds locally.
+"""
+
+import shutil
+import subprocess
+
+from exmake.errors import ExmakeError, UsageError
+
+NAMES = ("local", "slurm", "torque", "auto")
+FINAL_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
+                "PREEMPTED", "BOOT_FAIL", "DEADLINE", "NEVER_RUNS")
+
+
+class SchedulerError(ExmakeError):
+    """The scheduler refused a command (submission, query, cancel)."""
+
+    exit_code = 1
+
+
+class JobState:
+    """What the scheduler says of one job: state (Slurm's words), reason, exit code."""
+
+    __slots__ = ("state", "reason", "exit_code")
+
+    def __init__(self, state, reason="", exit_code=None):
+        self.state, self.reason, self.exit_code = state, reason, exit_code
+
+    @property
+    def final(self):
+        return self.state in FINAL_STATES
+
+    def __repr__(self):
+        return f"JobState({self.state!r}, {self.reason!r}, {self.exit_code!r})"
+
+
+class Backend:
+    """Base class: subclasses set `name`, `directive_prefix` and implement the rest."""
+
+    name = None
+    command = None        # the program whose answer means "this scheduler is here"
+
+    def __init__(self):
+        self.queries = 0  # scheduler status queries made, for tests and -v
+
+    def _run(self, argv, check=True):
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        except FileNotFoundError:
+            raise SchedulerError(f"{argv[0]} not found: is the {self.name} client installed?") from None
+        except subprocess.TimeoutExpired:
+            raise SchedulerError(f"{' '.join(argv[:2])} did not answer in 120 s") from None
+        if check and proc.returncode != 0:
+            raise SchedulerError(f"{' '.join(argv)} failed (exit {proc.returncode}): "
+                                 f"{(proc.stderr or proc.stdout).strip()}")
+        return proc
+
+    # subclasses: directives(resources, cores, names) -> [str], submit(script, dep_ids) -> id,
+    # query(ids) -> {id: JobState}, cancel(ids), submit_line(script, dep_vars) -> shell text
+
+
+def available(command):
+    """Whether a scheduler client is installed and answers."""
+    if not shutil.which(command):
+        return False
+    try:
+        return subprocess.run([command, "--version"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def select_backend(name):
+    """A Backend for `name`, or None for a local build."""
+    if name not in NAMES:
+        raise UsageError(f"--backend {name}: choose one of {', '.join(NAMES)}")
+    if name == "auto":
+        name = "slurm" if available("sbatch") else "torque" if available("qsub") else "local"
+    if name == "slurm":
+        from exmake.backends.slurm import SlurmBackend
+        return SlurmBackend()
+    if name == "torque":
+        from exmake.backends.torque import TorqueBackend
+        return TorqueBackend()
+    return None

@@ -1,0 +1,85 @@
+"""Slurm: `#SBATCH` directives, `sbatch --parsable --dependency=afterok:...`,
+one `squeue` per poll for the whole build, `scancel`.
+
+Polling follows what a local Slurm 22.05 does: `squeue -t all` knows jobs
+until MinJobAge after they end; for those it has forgotten, `sacct` (with
+accounting) or `sacct -c` (jobcomp/filetxt, without) has the final state. A
+job PENDING with reason DependencyNeverSatisfied will never run: it is
+final (NEVER_RUNS). States read as words ("CANCELLED by 0" -> CANCELLED).
+"""
+
+from exmake.backends import Backend, JobState, SchedulerError
+from exmake.resources import format_time
+
+
+class SlurmBackend(Backend):
+    name = "slurm"
+    command = "sbatch"
+    prefix = "#SBATCH"
+
+    def directives(self, resources, cores, job_name, out, err, workdir):
+        lines = [f"--job-name={job_name}", f"--output={out}", f"--error={err}", f"--chdir={workdir}"]
+        if cores:
+            lines.append(f"--cpus-per-task={cores}")
+        if "mem" in resources:
+            lines.append(f"--mem={resources['mem']}M")
+        if "time" in resources:
+            lines.append(f"--time={format_time(resources['time'])}")
+        for key, flag in (("partition", "--partition"), ("account", "--account"), ("qos", "--qos"),
+                          ("gpus", "--gpus"), ("constraint", "--constraint")):
+            if key in resources:
+                lines.append(f"{flag}={resources[key]}")
+        lines += resources.get("extra", [])
+        return [f"{self.prefix} {line}" for line in lines]
+
+    def submit_argv(self, script, dep_ids):
+        # kill-on-invalid-dep: a job whose dependency failed is cancelled by
+        # Slurm itself, so nothing pends forever after `--no-wait`.
+        argv = ["sbatch", "--parsable", "--kill-on-invalid-dep=yes"]
+        if dep_ids:
+            argv.append("--dependency=afterok:" + ":".join(dep_ids))
+        return argv + [script]
+
+    def submit(self, script, dep_ids):
+        out = self._run(self.submit_argv(script, dep_ids)).stdout.strip()
+        job_id = out.split(";")[0]  # --parsable: "id" or "id;cluster"
+        if not job_id.isdigit():
+            raise SchedulerError(f"sbatch answered {out!r}, not a job id")
+        return job_id
+
+    def submit_line(self, script, dep_vars):
+        dep = f" --dependency=afterok:{':'.join('$' + v for v in dep_vars)}" if dep_vars else ""
+        return f"sbatch --parsable --kill-on-invalid-dep=yes{dep} {script}"
+
+    def query(self, ids):
+        """{id: JobState} for every id, in one squeue call (plus one sacct for forgotten ones)."""
+        self.queries += 1
+        proc = self._run(["squeue", "-h", "-t", "all", "-j", ",".join(ids), "-o", "%i|%T|%r"], check=False)
+        states = {}
+        for line in proc.stdout.splitlines():
+            job_id, state, reason = (line.split("|") + ["", ""])[:3]
+            if state == "PENDING" and reason == "DependencyNeverSatisfied":
+                state = "NEVER_RUNS"
+            states[job_id.strip()] = JobState(state.split()[0] if state else "UNKNOWN", reason)
+        missing = [i for i in ids if i not in states]
+        if missing:
+            states.update(self._accounting(missing))
+        return states
+
+    def _accounting(self, ids):
+        for argv in (["sacct", "-n", "-X", "-P", "-j", ",".join(ids), "-o", "JobID,State,ExitCode"],
+                     ["sacct", "-c", "-n", "-P", "-j", ",".join(ids), "-o", "JobID,State,ExitCode"]):
+            proc = self._run(argv, check=False)
+            if proc.returncode == 0:
+                found = {}
+                for line in proc.stdout.splitlines():
+                    parts = line.split("|")
+                    if len(parts) >= 3 and parts[0] in ids:
+                        code = parts[2].split(":")[0]
+                        found[parts[0]] = JobState(parts[1].split()[0], "", int(code) if code.isdigit() else None)
+                return found
+        return {}
+
+    def cancel(self, ids):
+        if ids:
+            self._run(["scancel", *ids], check=False)

@@ -1,0 +1,95 @@
+"""Torque/PBS: `#PBS` directives, `qsub -W depend=afterok:...`, one `qstat -x`
+per poll for the whole build, `qdel`.
+
+Directives follow the qsub documentation (Torque 6): -N name, -o/-e paths,
+-d working directory, -V (export the environment), -l nodes=1:ppn=N
+[:gpus=G][:feature], -l mem=Nmb, -l walltime=HH:MM:SS, -q queue, -A account,
+-l qos=Q. Torque deletes a job whose afterok dependency failed.
+`qstat -x` prints XML: job_state Q/H/W/T/S (waiting), R/E (running),
+C (completed; exit_status says how).
+"""
+
+import xml.etree.ElementTree as ElementTree
+
+from exmake.backends import Backend, JobState, SchedulerError
+
+
+def walltime(seconds):
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours:02}:{rest // 60:02}:{rest % 60:02}"
+
+
+class TorqueBackend(Backend):
+    name = "torque"
+    command = "qsub"
+    prefix = "#PBS"
+
+    def directives(self, resources, cores, job_name, out, err, workdir):
+        nodes = f"nodes=1:ppn={cores or 1}"
+        if "gpus" in resources:
+            nodes += f":gpus={resources['gpus']}"
+        if "constraint" in resources:
+            nodes += f":{resources['constraint']}"
+        # qsub: a job name is at most 15 printable characters, the first alphabetic.
+        lines = [f"-N {job_name[:15]}", f"-o {out}", f"-e {err}", f"-d {workdir}", "-V", f"-l {nodes}"]
+        if "mem" in resources:
+            lines.append(f"-l mem={resources['mem']}mb")
+        if "time" in resources:
+            lines.append(f"-l walltime={walltime(resources['time'])}")
+        if "partition" in resources:
+            lines.append(f"-q {resources['partition']}")
+        if "account" in resources:
+            lines.append(f"-A {resources['account']}")
+        if "qos" in resources:
+            lines.append(f"-l qos={resources['qos']}")
+        lines += resources.get("extra", [])
+        return [f"{self.prefix} {line}" for line in lines]
+
+    def submit_argv(self, script, dep_ids):
+        argv = ["qsub"]
+        if dep_ids:
+            argv += ["-W", "depend=afterok:" + ":".join(dep_ids)]
+        return argv + [script]
+
+    def submit(self, script, dep_ids):
+        job_id = self._run(self.submit_argv(script, dep_ids)).stdout.strip()
+        if not job_id or " " in job_id:
+            raise SchedulerError(f"qsub answered {job_id!r}, not a job id")
+        return job_id
+
+    def submit_line(self, script, dep_vars):
+        dep = f" -W depend=afterok:{':'.join('$' + v for v in dep_vars)}" if dep_vars else ""
+        return f"qsub{dep} {script}"
+
+    def query(self, ids):
+        self.queries += 1
+        proc = self._run(["qstat", "-x", *ids], check=False)
+        return parse_qstat_xml(proc.stdout)
+
+    def cancel(self, ids):
+        if ids:
+            self._run(["qdel", *ids], check=False)
+
+
+def parse_qstat_xml(text):
+    """{id: JobState} from `qstat -x` output (jobs it no longer knows are absent)."""
+    states = {}
+    if not text.strip():
+        return states
+    try:
+        root = ElementTree.fromstring(text)
+    except ElementTree.ParseError:
+        return states
+    for job in root.iter("Job"):
+        job_id = (job.findtext("Job_Id") or "").strip()
+        code = job.findtext("job_state", "").strip()
+        exit_text = job.findtext("exit_status")
+        exit_code = int(exit_text) if exit_text and exit_text.lstrip("-").isdigit() else None
+        if code == "C":
+            state = "COMPLETED" if exit_code == 0 else "FAILED"
+        elif code in ("R", "E"):
+            state = "RUNNING"
+        else:
+            state = "PENDING"
+        states[job_id] = JobState(state, code, exit_code)
+    return states

@@ -1,0 +1,210 @@
+"""Building on a cluster: batch scripts, submission with afterok, and waiting.
+
+The submitting exmake surveys the targets (a dry run), writes a batch
+script for every job that may need to run into `<workdir>/.batch/<build>/`,
+and submits them in dependency order, each with `afterok` on the scheduler
+ids of its submitted dependencies. A batch script runs `exmake exec-job`,
+the same single-job code path as a local build: on the compute node it
+computes the job's key, reuses an equal finished job if there is one (so
+early cutoff works on the cluster too), or runs the job and finishes its
+directory, and leaves `<job>.result.json` beside its script.
+
+Then, unless told not to wait, it polls the scheduler with ONE query per
+interval for the whole build, backing off while nothing changes, until
+every job is final. Ctrl-C cancels the build's jobs.
+
+<workdir>/.batch/<build>/jobs.json (format 1), rewritten after each submission:
+    {"format": 1, "build", "backend", "recipe", "targets", "jobs": {name: scheduler id}}
+"""
+
+import os
+import shlex
+import sys
+import time
+from datetime import datetime, timezone
+
+from exmake.errors import Interrupted
+from exmake.fs import atomic
+from exmake.fs.publish import publish
+from exmake.jobrun import stderr_tail
+from exmake.schedule import Outcome
+from exmake.signals import SignalGuard
+
+POLL_MIN_S = 0.25     # first look, and after any change
+POLL_MAX_S = 10.0     # longest wait between looks while nothing changes
+POLL_BACKOFF = 1.5
+
+
+def new_build_id():
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + str(os.getpid())
+
+
+def batch_dir(workdir, build_id):
+    return os.path.join(workdir, ".batch", build_id)
+
+
+def render_script(backend, recipe, job, build_id, directory, force=False):
+    """The text of one job's batch script."""
+    cores = job.resources.get("cores") or job.slices or None
+    directives = backend.directives(job.resources, cores, f"exmake-{job.name}",
+                                    os.path.join(directory, f"{job.name}.out"),
+                                    os.path.join(directory, f"{job.name}.err"), recipe.root)
+    argv = [sys.executable, "-m", "exmake", "exec-job", "-f", recipe.path, "--build", build_id, job.name]
+    if force:
+        argv.insert(-1, "-B")
+    lines = ["#!/bin/bash", *directives,
+             f"# exmake: job {job.name} of {recipe.path}, build {build_id}.",
+             "# Runs the job, or reuses an equal finished one, as a local build would.",
+             "set -e", f"cd {shlex.quote(recipe.root)}"]
+    if os.environ.get("PYTHONPATH"):
+        lines.append(f"export PYTHONPATH={shlex.quote(os.environ['PYTHONPATH'])}")
+    lines.append("exec " + " ".join(shlex.quote(a) for a in argv))
+    return "\n".join(lines) + "\n"
+
+
+def write_scripts(backend, recipe, names, build_id, directory, force=False):
+    """{name: script path} for `names`, written (executable) into `directory`."""
+    os.makedirs(directory, exist_ok=True)
+    scripts = {}
+    for name in names:
+        path = os.path.join(directory, f"{name}.sh")
+        atomic.write_bytes(path, render_script(backend, recipe, recipe.jobs[name], build_id, directory, force).encode(),
+                           fsync=False)
+        os.chmod(path, 0o755)
+        scripts[name] = path
+    return scripts
+
+
+def submit_script(backend, recipe, names, scripts):
+    """A shell script that submits `names` in order with afterok dependencies."""
+    lines = ["#!/bin/bash", f"# Submits the jobs of {recipe.path} to {backend.name} in dependency order.",
+             "set -euo pipefail", 'cd "$(dirname "$0")"']
+    for name in names:
+        deps = [d for d in recipe.jobs[name].deps.values() if d in names]
+        script = os.path.basename(scripts[name])
+        lines.append(f"{name}=$({backend.submit_line(script, deps)})")
+        lines.append(f'echo "{name} $' + "{" + name + "}\"")
+    return "\n".join(lines) + "\n"
+
+
+class ClusterBuild:
+    """Survey, submit, and (optionally) wait for one build on a cluster."""
+
+    def __init__(self, ws, backend, reporter, survey, build_id=None, force=False):
+        self.force = force
+        self.ws = ws
+        self.recipe = ws.recipe
+        self.backend = backend
+        self.reporter = reporter
+        self.survey = survey            # callable: targets -> {name: Outcome} (dry run)
+        self.build_id = build_id or new_build_id()
+        self.directory = batch_dir(self.recipe.workdir, self.build_id)
+        self.ids = {}                   # name -> scheduler id
+        self.outcomes = {}
+
+    def run(self, targets, wait=True):
+        planned = self.survey(targets)
+        self.ws.enter_build()  # shared with other builds; keeps gc away while we wait
+        to_submit = [name for name, o in planned.items() if o.state != "fresh" or self.force]
+        for name, outcome in planned.items():
+            if name not in to_submit:
+                self._reuse(name, outcome)
+        with SignalGuard():
+            try:
+                self._submit(targets, to_submit)
+                if wait:
+                    self._wait()
+            except KeyboardInterrupt:
+                self.backend.cancel([self.ids[n] for n in self.ids if n not in self.outcomes])
+                raise Interrupted("interrupted: cancelled the build's jobs") from None
+        if not wait:
+            for name in to_submit:
+                self.outcomes[name] = Outcome("submitted", None, None,
+                                              [f"{self.backend.name} job {self.ids[name]}"])
+        return {name: self.outcomes[name] for name in planned}
+
+    def _reuse(self, name, outcome):
+        job = self.recipe.jobs[name]
+        self.ws.jobdirs.set_latest(outcome.jobid)
+        publish(self.recipe.results, outcome.path, job.publish)
+        self.outcomes[name] = Outcome("reused", outcome.jobid, outcome.path)
+        self.reporter.job_done(name, self.outcomes[name])
+
+    def _submit(self, targets, names):
+        if not names:
+            return
+        scripts = write_scripts(self.backend, self.recipe, names, self.build_id, self.directory, self.force)
+        for name in names:
+            deps = [self.ids[d] for d in self.recipe.jobs[name].deps.values() if d in self.ids]
+            self.ids[name] = self.backend.submit(scripts[name], deps)
+            self._save(targets)
+            self.reporter.write(f"  submit  {name:<20} {self.backend.name} job {self.ids[name]}")
+
+    def _save(self, targets):
+        record = {"format": 1, "build": self.build_id, "backend": self.backend.name,
+                  "recipe": self.recipe.path, "targets": list(targets), "jobs": self.ids}
+        atomic.write_json(os.path.join(self.directory, "jobs.json"), record, fsync=False)
+
+    def _wait(self):
+        pending = {name: job_id for name, job_id in self.ids.items()}
+        interval = POLL_MIN_S
+        seen = {}
+        while pending:
+            states = self.backend.query(list(pending.values()))
+            changed = False
+            for name, job_id in list(pending.items()):
+                state = states.get(job_id)
+                if state is None:
+                    continue
+                if seen.get(name) != state.state:
+                    seen[name], changed = state.state, True
+                if state.final:
+                    del pending[name]
+                    self.outcomes[name] = self._final(name, state)
+                    self.reporter.job_done(name, self.outcomes[name])
+            interval = POLL_MIN_S if changed else min(interval * POLL_BACKOFF, POLL_MAX_S)
+            if pending:
+                time.sleep(interval)
+
+    def _final(self, name, state):
+        """The Outcome of a job the scheduler says has ended."""
+        result = atomic.read_json(os.path.join(self.directory, f"{name}.result.json"))
+        if state.state == "COMPLETED" and result:
+            return Outcome(result["state"], result["jobid"], result["path"], result.get("reasons"),
+                           result.get("duration", 0.0))
+        failed_deps = [d for d in self.recipe.jobs[name].deps.values()
+                       if d in self.outcomes and self.outcomes[d].state in ("failed", "skipped")]
+        if state.state in ("NEVER_RUNS", "CANCELLED") and failed_deps:
+            if state.state == "NEVER_RUNS":
+                self.backend.cancel([self.ids[name]])
+            return Outcome("skipped", reasons=[f"dependency {failed_deps[0]} failed"])
+        if result and result.get("state") == "failed":
+            detail = result.get("detail") or {}
+            return Outcome("failed", result["jobid"], result["path"], result.get("reasons"), detail=detail)
+        log = os.path.join(self.directory, f"{name}.err")
+        reason = f"{self.backend.name}: {state.state}" + (f" ({state.reason})" if state.reason else "")
+        return Outcome("failed", reasons=[], detail={"reason": reason, "log": log,
+                                                     "stderr_tail": stderr_tail(log)})
+
+
+def write_result(workdir, build_id, name, outcome):
+    """exec-job's report to the submitting exmake: `<job>.result.json` in the batch directory."""
+    directory = batch_dir(workdir, build_id)
+    os.makedirs(directory, exist_ok=True)
+    atomic.write_json(os.path.join(directory, f"{name}.result.json"), {
+        "state": outcome.state, "jobid": outcome.jobid, "path": outcome.path,
+        "reasons": outcome.reasons, "detail": outcome.detail, "duration": outcome.duration})
+
+
+def read_jobs(workdir, build_id):
+    return atomic.read_json(os.path.join(batch_dir(workdir, build_id), "jobs.json"))
+
+
+def latest_build(workdir):
+    """The id of the newest batch directory, or None."""
+    try:
+        builds = sorted(os.listdir(os.path.join(workdir, ".batch")))
+    except FileNotFoundError:
+        return None
+    return builds[-1] if builds else None
+
