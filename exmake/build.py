@@ -63,6 +63,8 @@ class Build:
                 self.outcomes = scheduler.run(self.begin, self.reporter.job_done)
         except KeyboardInterrupt:
             self.outcomes = scheduler.outcomes
+            for name in order:  # the log lists every job of the build, stopped ones too
+                self.outcomes.setdefault(name, Outcome("skipped", reasons=["the build was interrupted"]))
             raise Interrupted("interrupted") from None
         finally:
             self.ws.hashcache.flush()

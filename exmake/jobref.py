@@ -60,11 +60,12 @@ def from_log(ws, ref):
     """:LIST/ENTRY:NAME: the job `NAME` of that build-log entry."""
     from exmake.urd import Log
     entry_spec, name = URD_REF_RE.match(ref).groups()
-    if ws.store is None:
+    if not os.path.exists(os.path.join(ws.jobdirs.meta, "lmdb", "data.mdb")):
+        # Checked before touching ws.store, which would create an empty index.
         raise UsageError(f"{ref}: the build log of {ws.recipe.workdir} is empty")
     entry = Log(ws.store).entry(entry_spec)
     job = entry["jobs"].get(name)
-    if job is None or not job.get("jobid"):
+    if job is None or not job.get("jobid") or not JOBID_RE.match(job["jobid"]):
         raise UsageError(f"{ref}: entry {entry['list']}/{entry['timestamp']} has no job {name!r}"
                          f"{suggest(name, entry['jobs'])}")
     if not os.path.isdir(ws.jobdirs.path(job["jobid"])):

@@ -35,7 +35,7 @@ ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_]+)\.([A-Za-z_][A-Za-z0-9_]*)\}|\{(slices|sliceno)\}")
 GLOB_CHARS = re.compile(r"[*?\[]")
 # `:LIST/ENTRY:NAME`: a job recorded in the build log (see exmake.jobref)
-URD_REF_RE = re.compile(r"^:([^/:]+/[^:]+):([A-Za-z_][A-Za-z0-9_]*)$")
+URD_REF_RE = re.compile(r"^:([^/:]+/.+):([A-Za-z_][A-Za-z0-9_]*)$")  # ENTRY may hold ':' (timestamps)
 
 
 @dataclass

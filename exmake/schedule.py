@@ -22,7 +22,8 @@ SUCCESS_STATES = ("built", "reused")
 class Outcome:
     """How one job of a build ended.
 
-    state: built | reused | failed | skipped (a build), fresh | stale (a dry run).
+    state: built | reused | failed | skipped | cancelled (a build), fresh | stale (a dry run),
+    submitted (a cluster build that did not wait).
     outputs: [[path, digest], ...] for dependents' keys. A plain class, not a
     dataclass: the no-op path imports this and dataclasses cost 5 ms to import.
     """
@@ -44,7 +45,12 @@ class Outcome:
 
 
 class Scheduler:
-    """Runs `order` (dependencies first) with `deps[name]` as the DAG."""
+    """Runs `order` (dependencies first) with `deps[name]` as the DAG.
+
+    Optional hooks: `wake_fd` (a descriptor that becomes readable when the
+    world changed, e.g. a watched file) with `on_wake()` returning the names
+    of jobs to cancel; `tick_s` with `on_tick()` for progress displays.
+    """
 
     def __init__(self, order, deps, max_running, keep_going):
         self.order = order
@@ -52,11 +58,17 @@ class Scheduler:
         self.max_running = max(1, max_running)
         self.keep_going = keep_going
         self.outcomes = {}
+        self.running = {}            # name -> task, while it runs
+        self.cancelled = set()       # names cancelled from outside (watch mode)
+        self.wake_fd = None
+        self.on_wake = None
+        self.tick_s = None
+        self.on_tick = None
 
     def run(self, begin, on_outcome):
         """Drive every job; `begin(name, dep_outcomes)` returns an Outcome or a task."""
         pending = list(self.order)
-        running = {}
+        running = self.running
         stopping = False
         try:
             while pending or running:
@@ -89,8 +101,10 @@ class Scheduler:
         return None
 
     def _begin_one(self, name, begin):
+        if name in self.cancelled:
+            return Outcome("cancelled", reasons=["an input changed while the build ran"])
         dep_outcomes = {dep: self.outcomes[dep] for dep in self.deps[name]}
-        blocked = [dep for dep, o in dep_outcomes.items() if o.state in ("failed", "skipped")]
+        blocked = [dep for dep, o in dep_outcomes.items() if o.state in ("failed", "skipped", "cancelled")]
         if blocked:
             return Outcome("skipped", reasons=[f"dependency {blocked[0]} {dep_outcomes[blocked[0]].state}"])
         return begin(name, dep_outcomes)
@@ -100,29 +114,48 @@ class Scheduler:
         on_outcome(name, outcome)
         return outcome.state == "failed" and not self.keep_going
 
+    def cancel(self, names):
+        """Stop these jobs (running ones at once); they end as "cancelled"."""
+        self.cancelled |= set(names)
+        finished = []
+        for name in [n for n in self.running if n in self.cancelled]:
+            self.running[name].cancel()
+            finished.append((name, Outcome("cancelled", reasons=["an input changed while it ran"])))
+        return finished
+
     def _wait(self, running):
         """Block until at least one task may have moved; return those that finished."""
         if not running:
             return []
         timeout = self._timeout(running)
         fds = [fd for task in running.values() for fd in task.fds()]
+        woken = False
         if fds and len(fds) >= len(running):
             with selectors.DefaultSelector() as selector:
                 for fd in fds:
                     selector.register(fd, selectors.EVENT_READ)
-                selector.select(timeout)
+                if self.wake_fd is not None:
+                    selector.register(self.wake_fd, selectors.EVENT_READ)
+                woken = any(key.fd == self.wake_fd for key, _ in selector.select(timeout))
         else:
             time.sleep(min(timeout if timeout is not None else POLL_FALLBACK_S, POLL_FALLBACK_S))
         finished = []
+        if woken or (self.on_wake and self.wake_fd is None):
+            finished += self.cancel(self.on_wake())
         for name, task in list(running.items()):
+            if any(name == f for f, _ in finished):
+                continue
             outcome = task.advance()
             if outcome is not None:
                 finished.append((name, outcome))
+        if self.on_tick:
+            self.on_tick()
         return finished
 
-    @staticmethod
-    def _timeout(running):
+    def _timeout(self, running):
         wakes = [w for w in (task.wake_at() for task in running.values()) if w is not None]
+        if self.tick_s:
+            wakes.append(time.monotonic() + self.tick_s)
         if not wakes:
             return None
         return max(0.0, min(wakes) - time.monotonic())

@@ -28,13 +28,17 @@ import socket
 from datetime import datetime, timedelta, timezone
 
 from exmake.errors import UsageError
+from exmake.fs.jobdir import JOBID_RE
 
 FORMAT = 1
 DEFAULT_LIST = "default"
 LIST_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
-REQUIRED = ("format", "list", "timestamp", "status", "jobs")
+# field -> the types it may have; an imported entry must have them all
+FIELDS = {"format": (int,), "list": (str,), "timestamp": (str,), "user": (str,), "host": (str,),
+          "recipe": (str,), "recipe_digest": (str,), "targets": (list,), "status": (str,),
+          "duration": (int, float), "caption": (str,), "jobs": (dict,)}
 STATUSES = ("SUCCESS", "FAILURE", "INTERRUPTED", "SUBMITTED")
 
 
@@ -159,9 +163,12 @@ def parse_import(lines, source):
 def _entry_problem(entry):
     if not isinstance(entry, dict):
         return "an entry must be a JSON object"
-    missing = [k for k in REQUIRED if k not in entry]
+    missing = [k for k in FIELDS if k not in entry]
     if missing:
         return f"missing {', '.join(missing)}"
+    for key, types in FIELDS.items():
+        if not isinstance(entry[key], types) or isinstance(entry[key], bool):
+            return f"{key} must be {' or '.join(t.__name__ for t in types)}"
     if entry["format"] != FORMAT:
         return f"format {entry['format']!r}; this exmake reads format {FORMAT}"
     if not isinstance(entry["list"], str) or not LIST_RE.match(entry["list"]):
@@ -170,8 +177,13 @@ def _entry_problem(entry):
         return f"bad timestamp {entry['timestamp']!r}"
     if entry["status"] not in STATUSES:
         return f"bad status {entry['status']!r}"
-    if not isinstance(entry["jobs"], dict):
-        return "jobs must be an object"
+    for name, job in entry["jobs"].items():
+        if not isinstance(job, dict) or not isinstance(job.get("state"), str):
+            return f"job {name!r} must be an object with a state"
+        jobid = job.get("jobid")
+        if jobid is not None and not (isinstance(jobid, str) and JOBID_RE.match(jobid)
+                                      and jobid.rsplit("-", 1)[0] == name):
+            return f"job {name!r} has a bad jobid {jobid!r}"
     return None
 
 

@@ -63,8 +63,6 @@ def test_show_names_the_job_in_text(history):
     assert out.startswith("job      a-3\n") and "option   v = 2" in out and "result   SUCCESS" in out
 
 
-@pytest.mark.xfail(strict=True, reason="URD_REF_RE forbids ':' in the entry part, so :LIST/TIMESTAMP:NAME "
-                   "cannot name a full timestamp (and any colon-free prefix is ambiguous within the hour)")
 def test_timestamp_entry_reference(history):
     stamp = json.loads(history.run("urd", "default/~1", "--json", expect=0).out)["timestamp"]
     assert history.run("path", f":default/{stamp}:a", expect=0).out.strip().endswith("/work/a-3")
@@ -98,8 +96,6 @@ def test_stale_name_is_exit_1(project):
     assert project.run("path", "a-LATEST", expect=0).out.strip().endswith("/work/a-1")
 
 
-@pytest.mark.xfail(strict=True, reason="an imported urd entry's jobid is not checked: "
-                   "`:LIST/ENTRY:NAME` then resolves to a path outside the workdir")
 def test_log_reference_never_leaves_the_workdir(project, tmp_path):
     project.recipe(recipe(1))
     project.run(expect=0)
@@ -205,8 +201,6 @@ def test_malformed_recipe_dep_reference_is_a_recipe_error(project):
     assert snapshot(project) == before
 
 
-@pytest.mark.xfail(strict=True, reason="resolving a :LIST/ENTRY:NAME dep opens the store for writing "
-                   "first, so a bad reference in a fresh project creates work/.exmake/lmdb")
 def test_invalid_recipe_dep_reference_writes_nothing_in_a_fresh_project(project):
     path = use_recipe(project, ":train/latest:fit")
     result = project.run("-f", "use.exmk", expect=2)
