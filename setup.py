@@ -17,9 +17,12 @@ setup(
         "PyYAML>=6.0",     # recipes; its C loader is used when present
         "lmdb>=1.4",       # the trace index, hash cache and build log
         "blake3>=0.3",     # content hashes: 2.6x sha256 on one core, see exmake/fs/hashing.py
+        "tqdm>=4.60",      # the progress bar on a terminal (imported only when drawn)
+        "watchdog>=3.0",   # `exmake watch`: inotify, or polling for network filesystems
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6"],
+        # junitparser: a real JUnit consumer reads --junit reports in the tests
+        "test": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6", "junitparser>=3"],
     },
     entry_points={"console_scripts": ["exmake = exmake.cli:main"]},
     classifiers=[

@@ -9,6 +9,8 @@ one write at the end.
 """
 
 import os
+import signal
+import sys
 import time
 
 from exmake import graph
@@ -21,7 +23,10 @@ from exmake.method import code_digest, watched_files
 from exmake.recipe import stat_signature
 from exmake.rebuild import decide
 from exmake.schedule import Outcome, Scheduler
+from exmake.report import status_tree
 from exmake.signals import SignalGuard
+
+PROGRESS_TICK_S = 0.2   # how often a progress bar is redrawn while jobs run
 
 
 class BuildOptions:
@@ -44,6 +49,7 @@ class Build:
         self.guard = SignalGuard()
         self.outcomes = {}
         self.links = []          # [link, target] of every result symlink this build stands for
+        self.hooks = None        # (wake fd, on_wake) from a watcher: cancel jobs mid-build
         self.started_ns = time.time_ns()
         self.keys = {}            # job name -> key, for the build log
         self._code_digests = {}   # job script path -> code digest
@@ -58,6 +64,13 @@ class Build:
         self.external = self.resolve_external(order)
         if not self.options.dry_run:
             self.ws.enter_build()
+        self.reporter.start(len(order))
+        if self.hooks:
+            scheduler.wake_fd, scheduler.on_wake = self.hooks
+        if self.reporter.bar_mode:
+            scheduler.tick_s = PROGRESS_TICK_S
+            scheduler.on_tick = lambda: self.reporter.tick(scheduler.running)
+        previous_usr1 = self._status_on_signal(scheduler, started, len(order))
         try:
             with self.guard:
                 self.outcomes = scheduler.run(self.begin, self.reporter.job_done)
@@ -68,10 +81,26 @@ class Build:
             raise Interrupted("interrupted") from None
         finally:
             self.ws.hashcache.flush()
+            self.reporter.close()
+            for sig, handler in previous_usr1.items():
+                signal.signal(sig, handler)
         for name in order:  # jobs never started because an earlier one failed
             self.outcomes.setdefault(name, Outcome("skipped", reasons=["build stopped after a failure"]))
         self.elapsed = time.monotonic() - started
         return {name: self.outcomes[name] for name in order}
+
+    def _status_on_signal(self, scheduler, started, total):
+        """SIGUSR1 (and SIGINFO, ^T, where it exists) prints the running jobs to stderr."""
+        def show(signum, frame):
+            lines = status_tree(scheduler.running, started, len(scheduler.outcomes), total)
+            sys.stderr.write("\n".join(lines) + "\n")
+            sys.stderr.flush()
+        previous = {}
+        for name in ("SIGUSR1", "SIGINFO"):
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                previous[sig] = signal.signal(sig, show)
+        return previous
 
     # -- one job -----------------------------------------------------------
 

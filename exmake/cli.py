@@ -20,6 +20,7 @@ COMMANDS = {
     "why": ("why", "explain why a target would (or would not) run"),
     "show": ("show", "print a job's setup and result records"),
     "path": ("path", "print the absolute path of a job directory"),
+    "watch": ("watch", "build, then rebuild whenever an input, job script or the recipe changes"),
     "urd": ("urd", "read the build log: lists, entries, export and import"),
     "gc": ("gc", "delete job directories that no longer matter"),
     "emit": ("emit", "write Slurm or Torque batch scripts and a submit.sh, for submitting by hand"),

@@ -29,7 +29,7 @@ STDERR_TAIL_LINES = 20
 STDERR_TAIL_BYTES = 16384
 # exmake's own files, and logs, are not outputs; stdout.txt of a shell job is
 # (a command's product is often what it prints), a job script's is not.
-NEVER_OUTPUTS_RE = re.compile(r"^(setup\.json|post\.json|stderr(\.\d+)?\.txt|\.lock|\.runner\.json.*)$")
+NEVER_OUTPUTS_RE = re.compile(r"^(setup\.json|post\.json|stderr(\.\d+)?\.txt|\.lock|\.runner\.json.*|\.progress.*)$")
 SCRIPT_LOGS_RE = re.compile(r"^stdout(\.\d+)?\.txt$")
 
 
@@ -89,6 +89,30 @@ class LocalJobRun:
             p.reap()
         with self.build.guard.critical():
             return self._finish()
+
+    def progress(self):
+        """(slices done, slices) of a sliced job while it runs, else None."""
+        if not self.job.slices or self.started is None:
+            return None
+        if self.job.method:
+            text = _read_small(os.path.join(self.building, ".progress"))
+            done = int(text.split()[0]) if text and text.split()[0].isdigit() else 0
+            return done, self.job.slices
+        return sum(p.returncode is not None for p in self.processes), self.job.slices
+
+    def describe(self, now):
+        """Lines for a status display: this job and, if sliced, its slices."""
+        if self.started is None:
+            return [f"  {self.job.name:<20} waiting for another build running the same job"]
+        lines = [f"  {self.jobid:<20} {now - self.started:7.1f}s"]
+        if self.job.slices and not self.job.method:
+            for n, p in enumerate(self.processes):
+                state = f"done in {p.ended - p.started:.1f}s" if p.ended else f"running {now - p.started:.1f}s"
+                lines.append(f"    slice {n:<3} {state}")
+        elif self.job.slices:
+            done, total = self.progress()
+            lines.append(f"    {done} of {total} slices done")
+        return lines
 
     def cancel(self):
         for p in self.processes:
@@ -219,6 +243,14 @@ class LocalJobRun:
         if self.dir_lock:
             self.dir_lock.release()
         self.key_lock.release()
+
+
+def _read_small(path):
+    try:
+        with open(path) as f:
+            return f.read(100)
+    except OSError:
+        return None
 
 
 def _walk_relative(top):

@@ -67,6 +67,10 @@ def run_method(script_path, search_dirs, building, jobid, options, inputs, deps,
         record.update(exception=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
         traceback.print_exc()
     record["timings"] = timings
+    try:
+        os.unlink(os.path.join(building, ".progress"))
+    except FileNotFoundError:
+        pass
     _write_record(building, record)
     return 0 if record["result"] == "SUCCESS" else 1
 
@@ -109,7 +113,13 @@ def _stages(module, given, building, timings, record):
         def setup_child(sliceno):
             redirect_output(building, f"stdout.{sliceno}.txt", f"stderr.{sliceno}.txt")
 
-        result, timings["slices"] = run_slices(given["slices"], work, setup_child)
+        def on_done(count):  # for the progress bar of the exmake that started us
+            tmp = os.path.join(building, ".progress.tmp")
+            with open(tmp, "w") as f:
+                f.write(f"{count} {given['slices']}\n")
+            os.rename(tmp, os.path.join(building, ".progress"))
+
+        result, timings["slices"] = run_slices(given["slices"], work, setup_child, on_done)
         given["analysis_res"] = result
         timings["analysis"] = round(time.monotonic() - started, 6)
     given.setdefault("analysis_res", None)

@@ -1,14 +1,23 @@
-"""What a build prints: one line per job that ran or was reused, then a summary.
+"""What a build shows: job lines, a progress bar on a terminal, colours, CI annotations.
 
-Failures show the path of their log and its last lines. Paths are shown
-relative to the current directory when they are inside it.
+On a terminal (or `--progress always`) a tqdm bar counts the build's jobs
+(built / reused / failed, ETA) with a bar per running sliced job; only jobs
+that ran or failed get a line above it. Elsewhere (CI logs, pipes) there is
+no bar and no carriage return: one line per job. Failures always show the
+path of their log and its last lines. Colour follows the terminal, NO_COLOR
+(off) and FORCE_COLOR (on). Under GitHub Actions a failed job is also an
+`::error` annotation pointing at its line in the recipe.
 """
 
 import os
 import sys
+import time
 
 STATE_WORDS = {"built": "built", "reused": "reused", "failed": "FAILED", "skipped": "skipped",
-               "fresh": "fresh", "stale": "stale", "submitted": "submit"}
+               "fresh": "fresh", "stale": "stale", "submitted": "submit", "cancelled": "cancel"}
+COLOURS = {"built": "32", "failed": "1;31", "skipped": "33", "reused": "2", "fresh": "2",
+           "stale": "33", "cancelled": "33"}
+PROGRESS_MODES = ("auto", "always", "never")
 
 
 def show_path(path):
@@ -16,46 +25,131 @@ def show_path(path):
     return path if rel.startswith("..") else rel
 
 
-class Reporter:
-    """Prints job lines to `stream` (stdout); `quiet` keeps only failures and the summary."""
+def _terminal_size(stream):
+    try:
+        return tuple(os.get_terminal_size(stream.fileno()))
+    except (OSError, ValueError, AttributeError):
+        return (0, 0)
 
-    def __init__(self, stream=None, quiet=False, verbose=False, enabled=True):
+
+def colour_enabled(stream, environ=os.environ):
+    if environ.get("NO_COLOR"):
+        return False
+    if environ.get("FORCE_COLOR"):
+        return True
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+class Reporter:
+    """Prints to `stream` (stdout). `quiet`: failures and the summary only."""
+
+    def __init__(self, stream=None, quiet=False, verbose=False, enabled=True, progress="auto",
+                 job_lines=None, hide_reused=False):
         self.stream = stream or sys.stdout
         self.quiet = quiet
         self.verbose = verbose
         self.enabled = enabled
+        tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.bar_mode = enabled and not quiet and (progress == "always" or (progress == "auto" and tty))
+        self.colour = enabled and colour_enabled(self.stream)
+        self.github = os.environ.get("GITHUB_ACTIONS") == "true"
+        self.job_lines = job_lines or {}     # name -> (recipe path, line), for annotations
+        self.hide_reused = hide_reused
+        self.bar = None
+        self.slice_bars = {}
+        self.counts = {}
 
     def write(self, text):
-        if self.enabled:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)
+        else:
             self.stream.write(text + "\n")
             self.stream.flush()
 
+    # -- the build's life ----------------------------------------------------
+
+    def start(self, total):
+        if self.bar_mode and total:
+            from tqdm import tqdm  # 50 ms to import: only when a bar is drawn
+            # A terminal that reports no size (a bare pty) still gets an 80x24 display:
+            # tqdm would otherwise draw nothing at all.
+            sized = _terminal_size(self.stream) != (0, 0)
+            self.bar = tqdm(total=total, file=self.stream, unit="job", dynamic_ncols=sized,
+                            ncols=None if sized else 80, nrows=None if sized else 24, leave=False,
+                            bar_format="exmake {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} jobs "
+                                       "[{elapsed}<{remaining}] {postfix}")
+
     def job_started(self, name, jobid):
-        if self.verbose:
+        if self.verbose and not self.bar_mode:
             self.write(f"  start   {jobid}")
 
     def job_done(self, name, outcome):
-        if self.quiet and outcome.state != "failed":
-            return
-        self.write(job_line(name, outcome, self.verbose))
+        self.counts[outcome.state] = self.counts.get(outcome.state, 0) + 1
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix_str(", ".join(f"{n} {s}" for s, n in self.counts.items()), refresh=False)
+            self._close_slice_bar(name)
+        quiet_line = outcome.state in ("reused", "fresh") and (
+            self.hide_reused or (self.bar_mode and not self.verbose))
+        if not quiet_line and not (self.quiet and outcome.state != "failed"):
+            self.write(job_line(name, outcome, self.verbose, self.colour))
         if outcome.state == "failed":
-            self._failure_details(outcome)
+            self._failure_details(name, outcome)
 
-    def _failure_details(self, outcome):
+    def tick(self, running):
+        """Refresh the per-job slice bars from running tasks' progress()."""
+        if self.bar is None:
+            return
+        from tqdm import tqdm
+        for name, task in running.items():
+            progress = task.progress() if hasattr(task, "progress") else None
+            if progress is None:
+                continue
+            done, total = progress
+            bar = self.slice_bars.get(name)
+            if bar is None:
+                bar = self.slice_bars[name] = tqdm(
+                    total=total, file=self.stream, leave=False, position=len(self.slice_bars) + 1,
+                    ncols=self.bar.ncols, nrows=self.bar.nrows,
+                    bar_format="  {desc} {n_fmt}/{total_fmt} slices |{bar}| {elapsed}", desc=name)
+            bar.update(done - bar.n)
+        self.bar.refresh()
+
+    def _close_slice_bar(self, name):
+        bar = self.slice_bars.pop(name, None)
+        if bar is not None:
+            bar.close()
+
+    def close(self):
+        for name in list(self.slice_bars):
+            self._close_slice_bar(name)
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def _failure_details(self, name, outcome):
         detail = outcome.detail
         if detail.get("log"):
             self.write(f"          log: {show_path(detail['log'])}")
         for line in detail.get("stderr_tail", [])[-10:]:
             self.write(f"          | {line}")
+        if self.github and self.enabled:
+            self.write(github_error(name, outcome, self.job_lines.get(name)))
 
     def summary(self, outcomes, elapsed):
+        self.close()
         self.write(summary_line(outcomes, elapsed))
 
 
-def job_line(name, outcome, verbose=False):
+def job_line(name, outcome, verbose=False, colour=False):
     word = STATE_WORDS[outcome.state]
     label = outcome.jobid or name
-    parts = [f"  {word:<7} {label:<20}"]
+    padded = f"{word:<7}"
+    if colour and outcome.state in COLOURS:
+        padded = f"\033[{COLOURS[outcome.state]}m{word}\033[0m" + " " * (7 - len(word))
+    parts = [f"  {padded} {label:<20}"]
     if outcome.state == "built":
         parts.append(f"{outcome.duration:7.2f}s")
     if outcome.state == "failed" and outcome.detail.get("reason"):
@@ -66,11 +160,37 @@ def job_line(name, outcome, verbose=False):
     return " ".join(parts).rstrip()
 
 
-def summary_line(outcomes, elapsed):
+def github_error(name, outcome, where):
+    """A GitHub Actions `::error` workflow command for a failed job."""
+    def escape(text, data=True):
+        text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        return text if data else text.replace(":", "%3A").replace(",", "%2C")
+    message = outcome.detail.get("reason") or "failed"
+    tail = outcome.detail.get("stderr_tail") or []
+    body = escape("\n".join([message, *tail[-10:]]))
+    location = f"file={escape(show_path(where[0]), False)},line={where[1]}," if where else ""
+    return f"::error {location}title={escape(f'exmake: job {name} failed', False)}::{body}"
+
+
+def state_counts(outcomes):
+    """`1 built, 2 reused`: how many jobs ended in each state, in a fixed order."""
     counts = {}
     for outcome in outcomes.values():
         counts[outcome.state] = counts.get(outcome.state, 0) + 1
-    order = ("built", "reused", "fresh", "stale", "submitted", "failed", "skipped")
-    parts = [f"{counts[s]} {s}" for s in order if counts.get(s)]
+    order = ("built", "reused", "fresh", "stale", "submitted", "failed", "skipped", "cancelled")
+    return ", ".join(f"{counts[s]} {s}" for s in order if counts.get(s))
+
+
+def summary_line(outcomes, elapsed):
     total = len(outcomes)
-    return f"exmake: {total} job{'s' if total != 1 else ''}: {', '.join(parts)} in {elapsed:.2f}s"
+    return f"exmake: {total} job{'s' if total != 1 else ''}: {state_counts(outcomes)} in {elapsed:.2f}s"
+
+
+def status_tree(running, started, done, total, now=None):
+    """The lines SIGUSR1 prints: each running job (and its slices) with elapsed time."""
+    now = now or time.monotonic()
+    lines = [f"exmake: {now - started:.1f}s into the build, {done} of {total} jobs done, "
+             f"{len(running)} running"]
+    for name, task in running.items():
+        lines.extend(task.describe(now) if hasattr(task, "describe") else [f"  {name}"])
+    return lines

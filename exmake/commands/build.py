@@ -12,7 +12,7 @@ import time
 
 from exmake.commands import open_workspace, outcome_json, print_json
 from exmake.errors import Interrupted, JobFailed, UsageError
-from exmake.report import Reporter
+from exmake.report import PROGRESS_MODES, Reporter
 from exmake.schedule import Outcome
 from exmake.urd import DEFAULT_LIST, check_list_name
 
@@ -30,6 +30,9 @@ def add_arguments(parser):
                         help="print each job as fresh or stale, with reasons; run and write nothing")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON document describing the build instead of lines")
+    parser.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
+                        help="a progress bar: auto (on a terminal), always, never (one line per job)")
+    parser.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report (one test case per job)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
     parser.add_argument("-v", "--verbose", action="store_true", help="also print reasons for reused jobs")
     parser.add_argument("--backend", metavar="NAME", default=None,
@@ -49,7 +52,7 @@ def main(args):
         raise UsageError(f"-j {args.jobs}: the number of jobs must be at least 1")
     check_list_name(args.urd)
     started = time.monotonic()
-    reporter = Reporter(quiet=args.quiet, verbose=args.verbose, enabled=not args.json)
+    reporter = Reporter(quiet=args.quiet, verbose=args.verbose, enabled=not args.json, progress=args.progress)
     if not (args.dry_run or args.always_make):
         from exmake.noop import unchanged_build
         unchanged = unchanged_build(args.file, args.targets)
@@ -60,6 +63,7 @@ def main(args):
     ws = open_workspace(args, readonly=args.dry_run)
     try:
         targets = graph.select_targets(ws.recipe, args.targets)
+        reporter.job_lines = {name: (ws.recipe.path, job.line) for name, job in ws.recipe.jobs.items()}
         backend = _backend(args, ws.recipe)
         if backend is not None and not args.dry_run:
             return _cluster(args, ws, backend, targets, reporter, started)
@@ -69,6 +73,9 @@ def main(args):
             outcomes = build.run(targets)
         except Interrupted:
             _log(ws.store, args, ws.recipe, targets, "INTERRUPTED", started, build.log_jobs())
+            if args.junit:
+                from exmake.junit import write_junit
+                write_junit(args.junit, ws.recipe.path, build.outcomes, time.monotonic() - started)
             if args.json:
                 print_json(_document("INTERRUPTED", build.outcomes))
             raise
@@ -145,6 +152,9 @@ def _append(store, args, recipe_path, digest, targets, status, started, jobs, sc
 
 
 def _report(args, reporter, outcomes, started, status):
+    if args.junit:
+        from exmake.junit import write_junit
+        write_junit(args.junit, os.path.abspath(args.file), outcomes, time.monotonic() - started)
     if args.json:
         print_json(_document(status, outcomes))
     else:

@@ -31,10 +31,11 @@ class SliceFailed(Exception):
         self.sliceno, self.reason, self.exception, self.traceback = sliceno, reason, exception, tb
 
 
-def run_slices(n, work, setup_child=None):
+def run_slices(n, work, setup_child=None, on_done=None):
     """([work(0), ..., work(n-1)], [seconds per slice]) computed in n forked processes.
 
-    `setup_child(sliceno)` runs first in each child (redirect output, limits).
+    `setup_child(sliceno)` runs first in each child (redirect output, limits);
+    `on_done(count)` runs in the parent each time a slice has finished.
     """
     for stream in (sys.stdout, sys.stderr):
         stream.flush()  # or buffered text would be written once per child
@@ -48,7 +49,7 @@ def run_slices(n, work, setup_child=None):
                 _child(sliceno, work, setup_child, write_fd)  # never returns
             os.close(write_fd)  # so later workers do not inherit it, and EOF means "done"
             workers[read_fd] = _Worker(sliceno, pid, read_fd)
-        finished = _collect(workers)
+        finished = _collect(workers, on_done)
     except BaseException:
         _kill_all(workers.values())
         for fd in workers:
@@ -96,7 +97,7 @@ def _child(sliceno, work, setup_child, write_fd):
         os._exit(status)  # never run the parent's cleanup in a child
 
 
-def _collect(workers):
+def _collect(workers, on_done=None):
     """Read every worker's pipe until the worker exits; raise at the first failure.
 
     A worker is done when its *process* ends (seen through a pidfd, or by
@@ -119,6 +120,8 @@ def _collect(workers):
                 for key, _ in selector.select(timeout):
                     if key.fd in by_pidfd:
                         _reap(key.data, selector, finished, block=True)
+                        if on_done:
+                            on_done(len(finished))
                     else:
                         _drain(key.data, key.fd, selector)
                 for worker in workers.values():  # no pidfd: poll

@@ -1,0 +1,38 @@
+"""Build, then watch the recipe and everything it reads, and rebuild what a change affects.
+
+Edits are debounced (0.2 s); each rebuild prints one summary line with the
+time. A change during a build cancels the running jobs it affects and
+re-plans. A recipe that no longer loads prints its error and the watch goes
+on. Changes in the workdir and the results directory are ignored. Ctrl-C
+stops it (exit 130).
+"""
+
+from exmake import graph
+from exmake.build import Build, BuildOptions
+from exmake.errors import UsageError
+from exmake.report import Reporter
+from exmake.watch import Watcher
+
+
+def add_arguments(parser):
+    parser.add_argument("targets", nargs="*", metavar="TARGET", help="jobs to keep built (default: the default targets)")
+    parser.add_argument("-j", "--jobs", type=int, metavar="N", default=None, help="run up to N jobs at once")
+    parser.add_argument("--poll", action="store_true",
+                        help="poll for changes instead of inotify (network filesystems)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also print reused jobs")
+
+
+def main(args):
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"-j {args.jobs}: the number of jobs must be at least 1")
+
+    def make_build(ws, targets, hooks):
+        names = graph.select_targets(ws.recipe, targets)
+        reporter = Reporter(verbose=args.verbose, progress="never", hide_reused=not args.verbose)
+        build = Build(ws, BuildOptions(args.jobs, keep_going=True), reporter)
+        build.hooks = hooks
+        return build.run(names)
+
+    Watcher(args.file, args.targets, make_build, poll=args.poll,
+            out=lambda text: print(text, flush=True)).run()
+    return 0
