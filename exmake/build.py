@@ -235,7 +235,7 @@ class Build:
         latest = [[os.path.join(self.recipe.workdir, f"{name}-LATEST"), o.jobid]
                   for name, o in self.outcomes.items()]
         record = make_stamp([self.recipe.path, self.recipe.signature], self.recipe.digest,
-                            list(self.outcomes), files, dirs,
+                            list(self.outcomes), list(self.recipe.jobs), files, dirs,
                             [[name, o.jobid, o.path, self.keys[name]] for name, o in self.outcomes.items()],
                             latest + self.links, self.started_ns)
         if record:

@@ -136,3 +136,12 @@ def test_job_script_and_local_module_edits_are_seen(project):
     result = project.run("-v", expect=0)
     assert FAST not in result.out and "module helper.py changed" in result.out
     assert project.read("work/m-LATEST/v.json").strip() == "2"
+
+
+def test_status_is_answered_from_the_stamp_and_still_sees_changes(project):
+    settled(project, RECIPE, FILES)
+    assert project.run("status", expect=0).out.splitlines()[:2] == [
+        "fresh        cat   cat-1", "fresh        size  size-1"]
+    project.write("parts/a.txt", "changed\n")
+    out = project.run("status", expect=0).out
+    assert "stale" in out and "input parts/a.txt changed" in out

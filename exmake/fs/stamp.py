@@ -14,8 +14,9 @@ timestamp tick of being read could change again without changing its
 signature.
 
 Record (JSON, in the store's `stamps` database, key = stamp_id):
-    {"format": 2, "recipe": [path, sig], "recipe_digest": sha256 of its text,
-     "targets": [resolved target names], "files": [[path, sig], ...],
+    {"format": 3, "recipe": [path, sig], "recipe_digest": sha256 of its text,
+     "targets": [resolved target names], "all_jobs": [every job of the recipe],
+     "files": [[path, sig], ...],
      "dirs": [[path, sig], ...], "jobs": [[name, jobid, job path, key], ...],
      "links": [[link path, target], ...]}
 where sig = [dev, inode, size, mtime_ns].
@@ -27,7 +28,7 @@ import os
 from exmake.fs.hashcache import RACY_WINDOW_NS
 from exmake.fs.hashing import hash_bytes
 
-FORMAT = 2
+FORMAT = 3
 
 
 def stamp_id(recipe_path, targets):
@@ -36,13 +37,13 @@ def stamp_id(recipe_path, targets):
     return hash_bytes(text.encode()).encode()
 
 
-def make_stamp(recipe_entry, recipe_digest, targets, files, dirs, jobs, links, started_ns):
+def make_stamp(recipe_entry, recipe_digest, targets, all_jobs, files, dirs, jobs, links, started_ns):
     """The stamp JSON bytes, or None if any entry is too recent to trust."""
     entries = [recipe_entry, *files, *dirs]
     if any(sig[3] > started_ns - RACY_WINDOW_NS for _, sig in entries):
         return None
     record = {"format": FORMAT, "recipe": recipe_entry, "recipe_digest": recipe_digest,
-              "targets": targets, "files": files, "dirs": dirs, "jobs": jobs, "links": links}
+              "targets": targets, "all_jobs": all_jobs, "files": files, "dirs": dirs, "jobs": jobs, "links": links}
     return json.dumps(record, separators=(",", ":")).encode()
 
 
