@@ -160,7 +160,14 @@ class Build:
             state = "failed" if failed else "stale"
             return Outcome(state, failed, reasons=decision.reasons,
                            detail={"key": setup["key"], "never_built": previous is None})
-        return LocalJobRun(self, job, setup, decision.reasons)
+        run = LocalJobRun(self, job, setup, decision.reasons)
+        if run.acquired:
+            reused = self.reuse_if_traced(job, setup)  # a build on this workdir may have just made it
+            if reused:
+                run.key_lock.release()
+                return reused
+            run.start()
+        return run
 
     def describe(self, job, dep_outcomes):
         """The setup record this job would have now, with its key."""

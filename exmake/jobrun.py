@@ -52,8 +52,9 @@ class LocalJobRun:
         self.started = None
         self.jobid = self.building = None
         self.deadline = None
-        if self.key_lock.acquire(blocking=False):
-            self._start()
+        # The caller re-checks the trace once it holds the lock (another build
+        # may have finished this key a moment ago), then calls start().
+        self.acquired = self.key_lock.acquire(blocking=False)
 
     # -- scheduler protocol ----------------------------------------------
 
@@ -73,7 +74,7 @@ class LocalJobRun:
             if reused:  # the other build made it
                 self.key_lock.release()
                 return reused
-            self._start()
+            self.start()
         statuses = [p.poll() for p in self.processes]
         failed = [p for p, s in zip(self.processes, statuses) if s not in (None, 0)]
         if failed:  # one process failed: the job has failed; stop the rest now
@@ -125,7 +126,7 @@ class LocalJobRun:
 
     # -- steps -------------------------------------------------------------
 
-    def _start(self):
+    def start(self):
         jobdirs = self.build.ws.jobdirs
         self.jobid, self.building = jobdirs.reserve(self.job.name)
         self.dir_lock = KeyLock(self.building, ".lock")

@@ -51,9 +51,9 @@ class Project:
             assert result.code == expect, result
         return result
 
-    def popen(self, *args, **kwargs):
+    def popen(self, *args, env=None, **kwargs):
         return subprocess.Popen([sys.executable, "-m", "exmake", *map(str, args)], cwd=self.root,
-                                env=exmake_env(None), text=True, **kwargs)
+                                env=exmake_env(env), text=True, **kwargs)
 
     def read(self, rel):
         return (self.root / rel).read_text()

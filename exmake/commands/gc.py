@@ -44,6 +44,8 @@ def main(args):
             retention.remove(ws, remove)
         if not args.dry_run:
             ws.jobdirs.clean_stale()
+            ws.jobdirs.remove_empty_reservations()
+            retention.empty_trash(os.path.join(ws.jobdirs.meta, "trash"))
         verb = "would free" if args.dry_run else "freed"
         print(f"exmake gc: {len(remove)} of {len(keep) + len(remove)} job directories, "
               f"{verb} {_size(sum(sizes.values()))}")

@@ -141,6 +141,21 @@ class JobDirs:
                 if post and setup:
                     yield entry, setup, post
 
+    def remove_empty_reservations(self):
+        """Remove `<name>-<N>` directories that are empty: a build killed between
+        reserving N and building left them. Only call with the workdir to
+        yourself (gc holds the build lock exclusively)."""
+        removed = []
+        for entry in os.listdir(self.workdir):
+            path = self.path(entry)
+            if JOBID_RE.match(entry) and not os.path.islink(path) and os.path.isdir(path):
+                try:
+                    os.rmdir(path)  # fails, harmlessly, on every finished job
+                    removed.append(entry)
+                except OSError:
+                    pass
+        return removed
+
     def clean_stale(self):
         """Remove building directories left by killed builds; returns their job ids."""
         try:
