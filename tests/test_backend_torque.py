@@ -161,3 +161,29 @@ def test_bad_resources_are_exit_2_naming_line_and_key(project, bad, message):
     project.recipe(f"jobs:\n  a:\n    run: x\n    resources: {bad}\n")
     result = project.run("emit", "--backend", "torque", "--out", project.root / "o", expect=2)
     assert ":4: jobs.a." in result.err and message in result.err
+
+
+def test_profiles_from_the_user_config_file(project, tmp_path):
+    home = tmp_path / "home"
+    (home / ".config/exmake").mkdir(parents=True)
+    (home / ".config/exmake/profiles.yaml").write_text("gpu:\n  gpus: 2\n  mem: 8G\nsmall:\n  cores: 1\n")
+    project.recipe("profiles:\n  small: {cores: 3}\njobs:\n"
+                   "  a: {run: x, resources: {profile: gpu}}\n  b: {run: x, resources: {profile: small}}\n")
+    out = tmp_path / "o"
+    project.run("emit", "--backend", "torque", "--out", out, expect=0, env={"HOME": str(home)})
+    assert "-l nodes=1:ppn=1:gpus=2" in directives(out / "a.sh") and "-l mem=8192mb" in directives(out / "a.sh")
+    assert "-l nodes=1:ppn=3" in directives(out / "b.sh")  # the recipe's own profile wins
+    (home / ".config/exmake/profiles.yaml").write_text("gpu:\n  gpus: lots\n")
+    result = project.run("emit", "--backend", "torque", "--out", out, expect=2, env={"HOME": str(home)})
+    assert "profiles.yaml:2: profiles.gpu.gpus:" in result.err
+
+
+def test_backend_choice_from_environment_and_recipe(project):
+    project.recipe('backend: torque\njobs:\n  a: {run: "true"}\n')
+    # No qsub here: choosing torque is visible as the scheduler's client missing.
+    result = project.run(expect=1)
+    assert "qsub not found" in result.err
+    assert project.run(expect=0, env={"EXMAKE_BACKEND": "local"}).code == 0
+    assert "choose one of" in project.run("--backend", "nonsense", expect=2).err
+    project.recipe('backend: slurmm\njobs:\n  a: {run: "true"}\n')
+    assert "did you mean 'slurm'" in project.run(expect=2).err
