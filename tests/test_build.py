@@ -325,3 +325,15 @@ def test_shell_builtins_without_shell_syntax_still_run_in_bash(project):
     result = project.run("-k", "--json", expect=1)
     assert states(result) == {"a": "failed", "b": "built", "c": "built"}
     assert json.loads(project.read("work/a-1/post.json"))["exit_code"] == 4
+
+
+def test_corrupt_index_is_a_clear_error_with_a_recovery_that_works(project):
+    make_chain(project)
+    project.run(expect=0)
+    data = project.root / "work/.exmake/lmdb/data.mdb"
+    data.write_bytes(b"\x00garbage" * 100)
+    result = project.run(expect=2)
+    assert "the index cannot be opened" in result.err and "mv " in result.err
+    import shutil
+    shutil.move(str(project.root / "work/.exmake/lmdb"), str(project.root / "work/.exmake/lmdb.broken"))
+    assert set(states(project.run("--json", expect=0)).values()) == {"reused"}
