@@ -20,7 +20,7 @@ from exmake.fs.stamp import make_stamp, stamp_id
 from exmake.jobrun import LocalJobRun
 from exmake.keys import canonical_step, input_digests, job_key
 from exmake.method import code_digest, watched_files
-from exmake.recipe import stat_signature
+from exmake.inputs import stat_signature
 from exmake.rebuild import decide
 from exmake.schedule import Outcome, Scheduler
 from exmake.report import status_tree
@@ -160,9 +160,10 @@ class Build:
             state = "failed" if failed else "stale"
             return Outcome(state, failed, reasons=decision.reasons,
                            detail={"key": setup["key"], "never_built": previous is None})
-        run = LocalJobRun(self, job, setup, decision.reasons)
+        run = LocalJobRun(self, job, setup, decision.reasons, forced)
         if run.acquired:
-            reused = self.reuse_if_traced(job, setup)  # a build on this workdir may have just made it
+            # A build on this workdir may have just made it (unless -B: run it anyway).
+            reused = None if forced else self.reuse_if_traced(job, setup)
             if reused:
                 run.key_lock.release()
                 return reused

@@ -110,4 +110,8 @@ def main(argv=None):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         status = 0
+    except OSError as exc:
+        # The machine's trouble, not a bug of ours: say it in one line.
+        print(f"exmake: {exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", file=sys.stderr)
+        status = 1
     sys.exit(status)

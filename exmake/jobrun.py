@@ -40,8 +40,9 @@ def utc_now():
 class LocalJobRun:
     """Scheduler task running one stale job on this machine."""
 
-    def __init__(self, build, job, setup, reasons):
+    def __init__(self, build, job, setup, reasons, forced=False):
         self.build = build
+        self.forced = forced
         self.job = job
         self.setup = setup
         self.reasons = reasons
@@ -70,7 +71,7 @@ class LocalJobRun:
         if self.started is None:
             if not self.key_lock.acquire(blocking=False):
                 return None
-            reused = self.build.reuse_if_traced(self.job, self.setup)
+            reused = None if self.forced else self.build.reuse_if_traced(self.job, self.setup)
             if reused:  # the other build made it
                 self.key_lock.release()
                 return reused
@@ -203,7 +204,14 @@ class LocalJobRun:
         log = self._log_path(record, failed)
         if not ok:
             post["stderr_tail"] = stderr_tail(log)
-        self.build.ws.jobdirs.finish(self.jobid, self.building, post)
+        try:
+            self.build.ws.jobdirs.finish(self.jobid, self.building, post)
+        except OSError as exc:  # no room even for post.json: nothing of the job may stay
+            self.build.ws.jobdirs.abandon(self.jobid, self.building)
+            self._release()
+            reason = f"cannot record the job: {exc.strerror}"
+            return Outcome("failed", self.jobid, None, self.reasons, duration,
+                           detail={"reason": reason, "stderr_tail": post.get("stderr_tail", [])})
         self.build.record(self.setup["key"], self.jobid, ok)
         self._release()
         path = self.build.ws.jobdirs.path(self.jobid)

@@ -103,7 +103,10 @@ def coerce_option(name, default, value):
         return value
     kind = type(default)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise MethodError(f"{name}: {value} is too large for a float") from None
     if kind is tuple and isinstance(value, list):
         return value
     if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
@@ -140,6 +143,8 @@ def _parse(path):
         raise MethodError(f"job script {path} does not exist") from None
     except OSError as exc:
         raise MethodError(f"job script {path}: {exc.strerror}") from None
+    except ValueError:  # a NUL byte in the path
+        raise MethodError(f"job script {path!r} is not a usable path") from None
     try:
         return ast.parse(source, filename=path)
     except SyntaxError as exc:

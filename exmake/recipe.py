@@ -7,7 +7,6 @@ later layers see absolute, sorted file lists and never touch YAML again.
 """
 
 import difflib
-import glob
 import hashlib
 import os
 import re
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 
 from exmake import resources
 from exmake.errors import RecipeError
+from exmake.inputs import expand_input, stat_signature
 from exmake.method import MethodError, load_method
 from exmake.yamlsource import YamlList, YamlMap, load_yaml, read_text
 
@@ -33,22 +33,8 @@ ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # `{word.word}` is a mistyped placeholder. Bare `{word}` is left to the shell
 # (awk programs, brace groups), except the two slice names.
 PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_]+)\.([A-Za-z_][A-Za-z0-9_]*)\}|\{(slices|sliceno)\}")
-GLOB_CHARS = re.compile(r"[*?\[]")
 # `:LIST/ENTRY:NAME`: a job recorded in the build log (see exmake.jobref)
 URD_REF_RE = re.compile(r"^:([^/:]+/.+):([A-Za-z_][A-Za-z0-9_]*)$")  # ENTRY may hold ':' (timestamps)
-
-
-@dataclass
-class InputSpec:
-    """One named input: what the recipe wrote and the files it stands for."""
-
-    name: str
-    pattern: str     # as written, relative to the recipe directory
-    kind: str        # "file", "dir" or "glob"
-    path: str        # absolute path (the directory for "dir", the pattern for "glob")
-    files: list      # absolute paths of every file, sorted
-    line: int
-    dirs: list = field(default_factory=list)  # [path, stat signature] of each directory listed
 
 
 @dataclass
@@ -108,12 +94,6 @@ def load_recipe(path):
     recipe = _RecipeChecker(path, text).check(data)
     recipe.signature = signature
     return recipe
-
-
-def stat_signature(path):
-    """(dev, inode, size, mtime_ns): what changes when a file or a directory listing may have."""
-    st = os.stat(path)
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def suggest(word, choices):
@@ -191,13 +171,18 @@ class _RecipeChecker:
         value = parent[key]
         if not isinstance(value, str) or not value.strip():
             self.fail(parent.line_of(key), where, f"must be a non-empty string, not {_type_name(value)}")
+        if "\x00" in value:
+            self.fail(parent.line_of(key), where, "holds a NUL byte")
         return value
 
     def _dir(self, data, key, default):
         if key not in data:
-            return os.path.join(self.root, default)
-        value = self._string(data, key, key)
-        return os.path.normpath(os.path.join(self.root, value))
+            path = os.path.join(self.root, default)
+        else:
+            path = os.path.normpath(os.path.join(self.root, self._string(data, key, key)))
+        if os.path.exists(path) and not os.path.isdir(path):
+            self.fail(data.line_of(key) if key in data else 1, key, f"{path} exists and is not a directory")
+        return path
 
     def _relative_path(self, value, line, where):
         if not isinstance(value, str) or not value.strip():
@@ -324,27 +309,16 @@ class _RecipeChecker:
             line, key = mapping.line_of(name), f"{where}.inputs.{name}"
             if not isinstance(name, str) or not NAME_RE.match(name):
                 self.fail(line, key, "an input name must be a simple identifier")
-            if not isinstance(pattern, str) or not pattern.strip():
+            if not isinstance(pattern, str) or not pattern.strip() or "\x00" in pattern:
                 self.fail(line, key, f"must be a path or glob, not {_type_name(pattern)}")
             inputs[name] = self._expand_input(name, pattern, line, key)
         return inputs
 
     def _expand_input(self, name, pattern, line, key):
-        path = os.path.normpath(os.path.join(self.root, pattern))
-        if GLOB_CHARS.search(pattern):
-            dirs = _listed_dirs(path)  # before globbing: a file added later must show
-            files = sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
-            if not files:
-                self.fail(line, key, f"the glob {pattern!r} matches no file")
-            return InputSpec(name, pattern, "glob", path, files, line, dirs)
-        if os.path.isdir(path):
-            dirs = [[d, stat_signature(d)] for d in _walk_dirs(path)]
-            files = sorted(_walk_files(path))
-            return InputSpec(name, pattern, "dir", path, files, line, dirs)
-        if os.path.isfile(path):
-            return InputSpec(name, pattern, "file", path, [path], line)
-        problem = "not a regular file" if os.path.exists(path) else "no such file or directory"
-        self.fail(line, key, f"{pattern!r}: {problem} (looked for {path})")
+        try:
+            return expand_input(self.root, name, pattern, line)
+        except ValueError as exc:
+            self.fail(line, key, str(exc))
 
     def _deps(self, spec, where):
         value = spec.get("deps")
@@ -419,6 +393,8 @@ class _RecipeChecker:
                 self.fail(mapping.line_of(name), key, "not a valid environment variable name")
             if isinstance(value, (dict, list)) or value is None:
                 self.fail(mapping.line_of(name), key, f"must be a string or number, not {_type_name(value)}")
+            if "\x00" in str(value):
+                self.fail(mapping.line_of(name), key, "holds a NUL byte")
             env[name] = str(value).lower() if isinstance(value, bool) else str(value)
         return env
 
@@ -470,30 +446,6 @@ class _RecipeChecker:
                 owner[dest] = job.name
 
 
-def _walk_dirs(top):
-    for dirpath, dirnames, _ in os.walk(top):
-        dirnames.sort()
-        yield dirpath
-
-
-def _listed_dirs(pattern):
-    """[path, signature] of every directory whose listing a glob reads."""
-    parts = pattern.split(os.sep)
-    magic = next(i for i, part in enumerate(parts) if GLOB_CHARS.search(part))
-    prefix = os.sep.join(parts[:magic]) or os.sep
-    if not os.path.isdir(prefix):
-        return []
-    dirs = [prefix] if magic == len(parts) - 1 else list(_walk_dirs(prefix))
-    return [[d, stat_signature(d)] for d in dirs]
-
-
-def _walk_files(top):
-    for dirpath, dirnames, filenames in os.walk(top):
-        dirnames.sort()
-        for name in filenames:
-            yield os.path.join(dirpath, name)
-
-
 def _type_name(value):
     if value is None:
         return "nothing"
@@ -504,19 +456,35 @@ def _type_name(value):
     return f"{type(value).__name__} {value!r}"
 
 
+MAX_OPTION_VALUES = 100_000  # more, after YAML aliases are expanded, is a bomb, not options
+
+
 def _json_problem(value):
-    """Why `value` cannot be an option (it must survive a JSON round trip), or None."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return None
-    if isinstance(value, float):
-        return None if value == value and abs(value) != float("inf") else f"{value!r} is not a usable number"
-    if isinstance(value, list):
-        return next(filter(None, map(_json_problem, value)), None)
-    if isinstance(value, dict):
-        if not all(isinstance(k, str) for k in value):
-            return "nested mapping keys must be strings"
-        return next(filter(None, map(_json_problem, value.values())), None)
-    return f"{_type_name(value)} is not allowed here; quote it to make it a string"
+    """Why `value` cannot be an option (it must survive a JSON round trip), or None.
+    Walks iteratively with a budget: aliases can make a tiny file expand without end."""
+    todo, seen = [value], 0
+    while todo:
+        item = todo.pop()
+        seen += 1
+        if seen > MAX_OPTION_VALUES:
+            return f"holds more than {MAX_OPTION_VALUES:,} values (YAML aliases expanding?)"
+        if item is None or isinstance(item, (bool, int)):
+            continue
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "a string holds a NUL byte"
+        elif isinstance(item, float):
+            if item != item or abs(item) == float("inf"):
+                return f"{item!r} is not a usable number"
+        elif isinstance(item, list):
+            todo.extend(item)
+        elif isinstance(item, dict):
+            if not all(isinstance(k, str) for k in item):
+                return "nested mapping keys must be strings"
+            todo.extend(item.values())
+        else:
+            return f"{_type_name(item)} is not allowed here; quote it to make it a string"
+    return None
 
 
 def _plain(value):

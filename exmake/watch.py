@@ -15,7 +15,6 @@ import fnmatch
 import os
 import queue
 import selectors
-import threading
 import time
 from datetime import datetime
 

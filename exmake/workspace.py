@@ -8,6 +8,7 @@ create nothing on disk: without a store they see an empty index.
 import fcntl
 import os
 
+from exmake.errors import ExmakeError
 from exmake.fs.hashcache import HashCache
 from exmake.fs.jobdir import JobDirs
 from exmake.fs.store import Store
@@ -43,7 +44,10 @@ class Workspace:
         path = os.path.join(self.jobdirs.meta, "lmdb")
         if self.readonly and not os.path.exists(os.path.join(path, "data.mdb")):
             return None
-        store = Store(path, readonly=self.readonly)
+        try:
+            store = Store(path, readonly=self.readonly)
+        except OSError as exc:  # a read-only or full filesystem, a file in the way
+            raise ExmakeError(f"cannot use the workdir {self.recipe.workdir}: {exc.strerror}") from None
         if store.created and not self.readonly:
             self.rebuild_index(store)
         return store
@@ -71,8 +75,11 @@ class Workspace:
         Every build holds a shared flock on `.exmake/build.lock`. Cleaning needs
         it exclusively, so it never removes a directory a live build is making.
         """
-        os.makedirs(self.jobdirs.meta, exist_ok=True)
-        fd = os.open(os.path.join(self.jobdirs.meta, "build.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            os.makedirs(self.jobdirs.meta, exist_ok=True)
+            fd = os.open(os.path.join(self.jobdirs.meta, "build.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise ExmakeError(f"cannot use the workdir {self.recipe.workdir}: {exc.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             self.jobdirs.clean_stale()

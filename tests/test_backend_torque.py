@@ -5,7 +5,6 @@ against the qsub syntax of the Torque documentation."""
 import json
 import re
 import subprocess
-import sys
 
 import pytest
 

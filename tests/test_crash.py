@@ -47,7 +47,7 @@ def recipe():
         lines += [f"  leaf{i}:", f'    run: "sleep 0.0{i % 4}; sha256sum < {{inputs.text}} > sum.txt"',
                   f"    inputs: {{text: data/{i}.txt}}", "    outputs: [sum.txt]"]
     for i in range(0, LEAVES, 2):
-        lines += [f"  pair{i}:", f'    run: "cat {{deps.a}}/sum.txt {{deps.b}}/sum.txt | sort > pair.txt"',
+        lines += [f"  pair{i}:", '    run: "cat {deps.a}/sum.txt {deps.b}/sum.txt | sort > pair.txt"',
                   f"    deps: {{a: leaf{i}, b: leaf{i + 1}}}", "    outputs: [pair.txt]"]
     lines += ["  sliced:", '    run: "sleep 0.03; cat {deps.p}/pair.txt | wc -c > part.{sliceno}"',
               "    deps: {p: pair0}", "    slices: 3"]

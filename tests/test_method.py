@@ -148,7 +148,7 @@ def test_int_option_is_coerced_to_a_float_default(project):
 def test_option_errors_are_exit_2_naming_line_and_key(project, options, message):
     setup(project, options=options)
     result = project.run(expect=2)
-    assert f"Exmakefile:5: " in result.err and message in result.err, result.err
+    assert "Exmakefile:5: " in result.err and message in result.err, result.err
     assert not (project.root / "work").exists()
 
 

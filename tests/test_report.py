@@ -1,7 +1,6 @@
 """What a build shows: the bar on a terminal, plain lines elsewhere, colours,
 SIGUSR1 status, JUnit reports and GitHub Actions annotations."""
 
-import json
 import os
 import pty
 import select

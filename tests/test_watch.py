@@ -1,6 +1,5 @@
 """`exmake watch` with the real watcher (inotify through watchdog) on real files."""
 
-import os
 import signal
 import subprocess
 import time

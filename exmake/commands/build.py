@@ -51,6 +51,10 @@ def main(args):
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"-j {args.jobs}: the number of jobs must be at least 1")
     check_list_name(args.urd)
+    from exmake.backends import NAMES
+    for where, given in (("--backend ", args.backend), ("EXMAKE_BACKEND=", os.environ.get("EXMAKE_BACKEND"))):
+        if given and given not in NAMES:  # before the fast path, which never looks at it
+            raise UsageError(f"{where}{given}: choose one of {', '.join(NAMES)}")
     started = time.monotonic()
     reporter = Reporter(quiet=args.quiet, verbose=args.verbose, enabled=not args.json, progress=args.progress)
     if not (args.dry_run or args.always_make):

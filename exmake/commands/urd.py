@@ -10,8 +10,6 @@
 Builds append entries; nothing here changes one.
 """
 
-import json
-import os
 import sys
 
 from exmake import urd

@@ -21,6 +21,14 @@ def publish(results_dir, job_path, mapping):
             raise ExmakeError(f"cannot publish {dest}: {source} does not exist")
         link = os.path.join(results_dir, dest)
         parent = os.path.dirname(link)
+        if os.path.lexists(results_dir):
+            # Checked before making directories: a symlink planted in results/
+            # must not get even an empty directory made through it.
+            existing = parent
+            while not os.path.lexists(existing):
+                existing = os.path.dirname(existing)
+            if not _inside(existing, results_dir):
+                raise ExmakeError(f"cannot publish {dest}: {existing} leads outside {results_dir}")
         os.makedirs(parent, exist_ok=True)
         if not _inside(parent, results_dir):
             raise ExmakeError(f"cannot publish {dest}: {parent} leads outside {results_dir}")

@@ -91,6 +91,8 @@ class Store:
                 self._grow()
             except lmdb.MapResizedError:
                 self.env.set_mapsize(0)  # 0: take the size the other process set
+            except lmdb.Error as exc:  # a full or failing disk
+                raise ExmakeError(f"{self.path}: the index could not be read or written: {exc}") from None
 
     def get(self, db, key):
         return self._retrying(lambda: self._get(db, key))

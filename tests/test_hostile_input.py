@@ -1,0 +1,295 @@
+"""Hostile input: recipes and command lines built to break exmake.
+
+Every case here is one that tests/test_recipe_errors.py does not already
+hold. Each must end with exit status 2, exactly one line on stderr that
+starts with `exmake: <file>:<line>: ` (or `exmake: <file>: ` when there is
+no line) and names the key, nothing on stdout, and not one path written
+under the project. A few hostile inputs are not errors (a file read through
+a symlink, a directory holding a symlink loop): those are checked to load
+quickly and to write nothing outside the project. Known bugs are marked
+`xfail(strict=True)` with the reason.
+"""
+
+import os
+import subprocess
+import time
+
+import pytest
+
+BIG = 16 * 1024 * 1024  # exmake.yamlsource.MAX_RECIPE_BYTES
+
+
+class Link:
+    """A symlink to create before the run (target as written)."""
+
+    def __init__(self, target):
+        self.target = target
+
+
+def tree(root):
+    """Every path under `root` (symlinks listed, never followed), sorted."""
+    paths = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            paths.append(os.path.relpath(os.path.join(dirpath, name), root))
+    return sorted(paths)
+
+
+def make(project, recipe, files=None):
+    """Write the recipe (text or bytes) and the extra files; return the recipe path."""
+    project.root.mkdir(parents=True, exist_ok=True)
+    path = project.root / "Exmakefile"
+    path.write_bytes(recipe if isinstance(recipe, bytes) else recipe.encode())
+    for rel, content in (files or {}).items():
+        target = project.root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, Link):
+            os.symlink(content.target, target)
+        elif content is None:
+            target.mkdir()
+        elif isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content)
+    return path
+
+
+def refused(project, *args, timeout=60):
+    """Run exmake expecting a refusal; return its one stderr line after the common checks."""
+    before = tree(project.root)
+    result = project.run(*args, timeout=timeout)
+    assert result.code == 2, result
+    assert result.out == "", result
+    lines = result.err.splitlines()
+    assert len(lines) == 1, result
+    assert "Traceback" not in result.err
+    assert tree(project.root) == before  # nothing written
+    return lines[0]
+
+
+def huge_recipe():
+    """More than 16 MiB, in many ordinary comment lines after a good recipe."""
+    comment = "# " + "x" * 1000 + "\n"
+    return "jobs:\n  a: {run: x}\n" + comment * (BIG // len(comment) + 10)
+
+
+def huge_line():
+    """One 8 MiB line (under the size limit) holding a misspelt key."""
+    return "{jobs: {a: {run: 'echo " + "n" * (8 * 1024 * 1024) + "', bogus: 1}}}"
+
+
+def billion_laughs(where):
+    """The classic alias bomb: 9**10 leaves from ten short lines, nested under `where`."""
+    lines = ['l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, 10):
+        lines.append(f"l{i}: &l{i} [" + ",".join([f"*l{i - 1}"] * 9) + "]")
+    body = "".join(f"        {line}\n" for line in lines)
+    return f"jobs:\n  a:\n    run: x\n    {where}:\n      A:\n{body}"
+
+
+BINARY = bytes(range(256)) * 4
+PY_WITH_NUL = b"def synthesis():\n    pass\n# \x00\n"
+
+# id -> (recipe, extra files, line (None: no line), text the message must hold)
+CASES = {
+    "huge recipe": (huge_recipe(), {}, None, "larger than 16 MiB; not a recipe"),
+    "huge single line": (huge_line(), {}, 1, "jobs.a.bogus: unknown key"),
+    "yaml stream of two documents": ("jobs:\n  a: {run: x}\n---\njobs:\n  b: {run: y}\n", {}, 3,
+                                     "expected a single document in the stream"),
+    "scalar as recipe": ("hello\n", {}, 1, "the recipe must be a mapping"),
+    "number as recipe": ("42\n", {}, 1, "the recipe must be a mapping"),
+    "null as recipe": ("null\n", {}, 1, "the recipe is empty"),
+    "job is a list": ("jobs:\n  a: [run, x]\n", {}, 2, "jobs.a: must be a mapping"),
+    "deps a number": ("jobs:\n  a:\n    run: x\n    deps: 3\n", {}, 4, "jobs.a.deps: must be a mapping"),
+    "input is a symlink loop": ("jobs:\n  a:\n    run: x\n    inputs: {d: loopa}\n",
+                                {"loopa": Link("loopb"), "loopb": Link("loopa")}, 4,
+                                "jobs.a.inputs.d: 'loopa': no such file or directory"),
+    "output dotdot in the middle": ("jobs:\n  a:\n    run: x\n    outputs: [a/../../b]\n", {}, 4,
+                                    "jobs.a.outputs: 'a/../../b' must stay inside"),
+    "output dot": ("jobs:\n  a:\n    run: x\n    outputs: [.]\n", {}, 4,
+                   "jobs.a.outputs: '.' names the directory itself"),
+    "output empty": ("jobs:\n  a:\n    run: x\n    outputs: ['']\n", {}, 4,
+                     "jobs.a.outputs: must be a relative path"),
+    "output nul byte": ('jobs:\n  a:\n    run: x\n    outputs: ["a\\0b"]\n', {}, 4, "jobs.a.outputs: 'a\\x00b'"),
+    "publish to dot": ("jobs:\n  a:\n    run: x\n    publish: {.: y}\n", {}, 4,
+                       "jobs.a.publish..: '.' names the directory itself"),
+    "publish to results/../..": ("jobs:\n  a:\n    run: x\n    publish: {results/../..: y}\n", {}, 4,
+                                 "jobs.a.publish.results/../..: 'results/../..' must stay inside"),
+    "workdir a list": ("workdir: [w]\njobs:\n  a: {run: x}\n", {}, 1, "workdir: must be a non-empty string"),
+    "results a mapping": ("results: {}\njobs:\n  a: {run: x}\n", {}, 1, "results: must be a non-empty string"),
+    "slices 0": ("slices: 0\njobs:\n  a: {run: x}\n", {}, 1, "slices: must be a whole number from 1 to 1024, not 0"),
+    "slices a million": ("slices: 1000000\njobs:\n  a: {run: x}\n", {}, 1, "slices: must be a whole number"),
+    "slices true": ("slices: true\njobs:\n  a: {run: x}\n", {}, 1, "slices: must be a whole number"),
+    "job slices 0": ("jobs:\n  a:\n    run: x\n    slices: 0\n", {}, 4, "jobs.a.slices: must be a whole number"),
+    "job name an int": ("jobs:\n  1: {run: x}\n", {}, 2, "jobs.1: a job name must be a simple identifier"),
+    "job name null": ("jobs:\n  null: {run: x}\n", {}, 2, "jobs.None: a job name must be a simple identifier"),
+    "job name true": ("jobs:\n  true: {run: x}\n", {}, 2, "jobs.True: a job name must be a simple identifier"),
+    "default empty list": ("default: []\njobs:\n  a: {run: x}\n", {}, 1, "default: must be a job name or a list"),
+    "profile names a profile": ("profiles:\n  small: {cores: 1}\n  big: {profile: small}\njobs:\n  a: {run: x}\n",
+                                {}, 3, "profiles.big.profile: a profile cannot name another profile"),
+    "env value a mapping": ("jobs:\n  a:\n    run: x\n    env: {A: {b: c}}\n", {}, 4,
+                            "jobs.a.env.A: must be a string or number"),
+    "option a set": ("jobs:\n  a:\n    run: x\n    options: {s: !!set {a, b}}\n", {}, 4,
+                     "jobs.a.options.s: set"),
+    "option key not an identifier": ("jobs:\n  a:\n    run: x\n    options: {my-opt: 1}\n", {}, 4,
+                                     "jobs.a.options.my-opt: an option name must be a simple identifier"),
+    "run empty": ("jobs:\n  a:\n    run: ''\n", {}, 3, "jobs.a.run: must be a non-empty string"),
+    "run only spaces": ("jobs:\n  a:\n    run: '   '\n", {}, 3, "jobs.a.run: must be a non-empty string"),
+    "method a directory": ("jobs:\n  a:\n    method: methods\n", {"methods": None}, 3,
+                           "jobs.a.method: job script"),
+    "dep reference colon only": ('jobs:\n  a:\n    run: x\n    deps: {x: ":"}\n', {}, 4,
+                                 "jobs.a.deps.x: ':' is not a job reference"),
+    "dep reference no list": ('jobs:\n  a:\n    run: x\n    deps: {x: ":nolist"}\n', {}, 4,
+                              "jobs.a.deps.x: ':nolist' is not a job reference"),
+    "dep reference no name": ('jobs:\n  a:\n    run: x\n    deps: {x: ":a/b"}\n', {}, 4,
+                              "jobs.a.deps.x: ':a/b' is not a job reference"),
+    "yaml bomb in env": (billion_laughs("env"), {}, 5, "jobs.a.env.A: must be a string or number"),
+}
+
+
+@pytest.mark.parametrize("recipe,files,line,message", list(CASES.values()), ids=list(CASES))
+def test_bad_recipe_is_refused(project, recipe, files, line, message):
+    path = make(project, recipe, files)
+    started = time.monotonic()
+    error = refused(project, timeout=30)
+    assert time.monotonic() - started < 15
+    assert error.startswith(f"exmake: {path}:{line}: " if line else f"exmake: {path}: "), error
+    assert message in error, error
+
+
+# A problem inside a job script names the script (no line when the file is not text).
+SCRIPT_CASES = {
+    "method a binary file": ("tool.py", BINARY),
+    "method with a nul byte": ("tool.py", PY_WITH_NUL),
+}
+
+
+@pytest.mark.parametrize("name,content", list(SCRIPT_CASES.values()), ids=list(SCRIPT_CASES))
+def test_unreadable_job_script_is_refused(project, name, content):
+    make(project, f"jobs:\n  a:\n    method: {name}\n", {name: content})
+    error = refused(project)
+    assert error.startswith(f"exmake: {project.root / name}: "), error
+    assert "null bytes" in error or "not UTF-8" in error, error
+
+
+# -- command lines ---------------------------------------------------------
+
+RECIPE = "jobs:\n  a: {run: 'true'}\n"
+COMMAND_CASES = {
+    "-j negative": (["-j", "-3"], "exmake: -j -3: the number of jobs must be at least 1"),
+    "show empty job": (["show", ""], "exmake: '' is not a job"),
+    "path with a space": (["path", "a b"], "exmake: 'a b' is not a job"),
+    "urd list name bad": (["--urd", "bad name"], "exmake: 'bad name' is not a urd list name"),
+    "backend nonsense": (["--backend", "nonsense"], "exmake: --backend nonsense: choose one of local"),
+}
+
+
+@pytest.mark.parametrize("args,message", list(COMMAND_CASES.values()), ids=list(COMMAND_CASES))
+def test_bad_command_line_is_refused(project, args, message):
+    make(project, RECIPE)
+    error = refused(project, *args)
+    assert error.startswith(message), error
+
+
+def test_urd_list_with_dotdot_is_refused_after_a_build(project):
+    make(project, RECIPE)
+    project.run(expect=0)
+    error = refused(project, "urd", "../x")
+    assert error.startswith("exmake: '..' is not a urd list name"), error
+
+
+def test_jobs_not_a_number_gives_usage_and_one_error_line(project):
+    """argparse's own form: the usage block, then one `exmake: error:` line."""
+    make(project, RECIPE)
+    before = tree(project.root)
+    result = project.run("-j", "abc", expect=2)
+    assert result.out == ""
+    errors = [line for line in result.err.splitlines() if line.startswith("exmake")]
+    assert errors == ["exmake: error: argument -j/--jobs: invalid int value: 'abc'"], result
+    assert result.err.startswith("usage: exmake ")
+    assert tree(project.root) == before
+
+
+def test_backend_nonsense_is_refused_on_a_settled_project(project):
+    make(project, RECIPE)
+    past = time.time() - 60
+    os.utime(project.root / "Exmakefile", (past, past))
+    project.run(expect=0)
+    assert "nothing changed" in project.run("-v", expect=0).out  # the fast path is on
+    error = refused(project, "--backend", "nonsense")
+    assert error.startswith("exmake: --backend nonsense: choose one of local"), error
+
+
+# -- not errors, but must stay quick and inside the project -------------------
+
+def test_directory_holding_a_symlink_loop_loads_quickly(project):
+    make(project, "jobs:\n  a:\n    run: 'true'\n    inputs: {d: data, g: 'data/**'}\n",
+         {"data/f.txt": "f\n", "data/up": Link("..")})
+    started = time.monotonic()
+    project.run("-n", expect=0, timeout=30)
+    assert time.monotonic() - started < 15
+    assert tree(project.root) == ["Exmakefile", "data", "data/f.txt", "data/up"]
+
+
+def test_input_symlink_pointing_outside_is_read_not_written(project, tmp_path):
+    """Inputs may live anywhere (as absolute input paths may): reading is allowed."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("outside\n")
+    make(project, "jobs:\n  a:\n    run: cat {inputs.t} > copy.txt\n    inputs: {t: link.txt}\n",
+         {"link.txt": Link(str(outside / "secret.txt"))})
+    project.run(expect=0)
+    assert (project.root / "work" / "a-1" / "copy.txt").read_text() == "outside\n"
+    assert tree(outside) == ["secret.txt"]
+
+
+def test_publish_through_a_symlink_leading_outside_is_refused(project, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    make(project, "jobs:\n  a:\n    run: echo hi > x.txt\n    publish: {evil/x.txt: x.txt}\n",
+         {"results/evil": Link(str(outside))})
+    result = project.run(expect=2)  # found at publish time, after the job ran
+    assert "cannot publish evil/x.txt" in result.err and "leads outside" in result.err, result
+    assert tree(outside) == []
+
+
+def test_publish_below_a_symlink_leading_outside_creates_nothing_outside(project, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    make(project, "jobs:\n  a:\n    run: echo hi > x.txt\n    publish: {evil/sub/x.txt: x.txt}\n",
+         {"results/evil": Link(str(outside))})
+    result = project.run(expect=2)
+    assert "leads outside" in result.err, result
+    assert tree(outside) == []
+
+
+# -- known bugs: bad input that is not refused cleanly ------------------------
+
+def test_yaml_bomb_in_options_is_refused_quickly(project):
+    path = make(project, billion_laughs("options"))
+    try:
+        error = refused(project, timeout=5)
+    except subprocess.TimeoutExpired:
+        pytest.fail("exmake was still loading the recipe after 5 s")
+    assert error.startswith(f"exmake: {path}:"), error
+
+
+NUL_CASES = {
+    "nul in run": ('jobs:\n  a:\n    run: "echo a\\0b"\n', 3, "jobs.a.run"),
+    "nul in env value": ('jobs:\n  a:\n    run: echo\n    env: {A: "a\\0b"}\n', 4, "jobs.a.env.A"),
+    "nul in workdir": ('workdir: "w\\0x"\njobs:\n  a: {run: echo}\n', 1, "workdir"),
+    "nul in results": ('results: "r\\0x"\njobs:\n  a: {run: echo > x, publish: {x: x}}\n', 1, "results"),
+}
+
+
+@pytest.mark.parametrize("recipe,line,key", list(NUL_CASES.values()), ids=list(NUL_CASES))
+def test_nul_byte_is_refused_by_the_recipe_check(project, recipe, line, key):
+    path = make(project, recipe)
+    error = refused(project)
+    assert error.startswith(f"exmake: {path}:{line}: {key}"), error
+
+
+def test_workdir_that_is_a_file_is_refused(project):
+    path = make(project, "workdir: data.txt\njobs:\n  a: {run: 'true'}\n", {"data.txt": "x\n"})
+    error = refused(project)
+    assert error.startswith(f"exmake: {path}") and "data.txt" in error, error
