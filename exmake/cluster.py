@@ -113,10 +113,13 @@ class ClusterBuild:
             try:
                 self._submit(targets, to_submit)
                 if wait:
+                    self.reporter.start(len(to_submit))  # a bar on a terminal, lines elsewhere
                     self._wait()
             except KeyboardInterrupt:
                 self.backend.cancel([self.ids[n] for n in self.ids if n not in self.outcomes])
                 raise Interrupted("interrupted: cancelled the build's jobs") from None
+            finally:
+                self.reporter.close()
         if not wait:
             for name in to_submit:
                 self.outcomes[name] = Outcome("submitted", None, None,

@@ -21,14 +21,12 @@ Export writes the stored values, one a line (JSON Lines), so export ->
 import -> export is byte-identical.
 """
 
-import getpass
 import json
+import os
 import re
-import socket
 from datetime import datetime, timedelta, timezone
 
 from exmake.errors import UsageError
-from exmake.fs.jobdir import JOBID_RE
 
 FORMAT = 1
 DEFAULT_LIST = "default"
@@ -63,16 +61,22 @@ def encode(entry):
 def make_entry(list_name, recipe_path, recipe_digest, targets, status, duration, jobs, caption=""):
     """A new entry (its timestamp is set when it is appended)."""
     return {"format": FORMAT, "list": list_name, "timestamp": None, "user": _user(),
-            "host": socket.gethostname(), "recipe": recipe_path, "recipe_digest": recipe_digest,
+            "host": os.uname().nodename, "recipe": recipe_path, "recipe_digest": recipe_digest,
             "targets": list(targets), "status": status, "duration": round(duration, 6),
             "caption": caption, "jobs": jobs}
 
 
 def _user():
+    # getpass.getuser() reads the same variables first; importing it (and
+    # socket) costs more than the whole no-op build's own work.
+    name = os.environ.get("LOGNAME") or os.environ.get("USER")
+    if name:
+        return name
+    import pwd
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
 
 
 def append(store, entry):
@@ -177,6 +181,7 @@ def _entry_problem(entry):
         return f"bad timestamp {entry['timestamp']!r}"
     if entry["status"] not in STATUSES:
         return f"bad status {entry['status']!r}"
+    from exmake.fs.jobdir import JOBID_RE  # only imports need it
     for name, job in entry["jobs"].items():
         if not isinstance(job, dict) or not isinstance(job.get("state"), str):
             return f"job {name!r} must be an object with a state"
