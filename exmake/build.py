@@ -57,6 +57,7 @@ class Build:
 
     def run(self, targets):
         """Build `targets` (job names); returns {name: Outcome} in build order."""
+        self.targets = list(targets)
         order = graph.build_order(self.recipe, targets)
         deps = {name: list(self.recipe.jobs[name].deps.values()) for name in order}
         scheduler = self.scheduler = Scheduler(order, deps, self.options.jobs, self.options.keep_going)
@@ -65,6 +66,7 @@ class Build:
         if not self.options.dry_run:
             self.ws.enter_build()
         self.reporter.start(len(order))
+        scheduler.checkpoint = self.guard.checkpoint
         if self.hooks:
             scheduler.wake_fd, scheduler.on_wake = self.hooks
         if self.reporter.bar_mode:
@@ -184,7 +186,11 @@ class Build:
         """A job script's code digest, computed once per build per script."""
         if method.path not in self._code_digests:
             # Signatures first: an edit made while the digest is taken must show next time.
-            self._code_files[method.path] = [[p, stat_signature(p)] for p in watched_files(method)]
+            # The directories searched before the last (the recipe's) too: a new
+            # module in one would shadow a module found further on.
+            earlier = [d for d in method.search_dirs[:-1] if d != method.search_dirs[-1] and os.path.isdir(d)]
+            watched = watched_files(method) + earlier
+            self._code_files[method.path] = [[p, stat_signature(p)] for p in watched]
             self._code_digests[method.path] = code_digest(method)
         return self._code_digests[method.path]
 
@@ -243,7 +249,7 @@ class Build:
         latest = [[os.path.join(self.recipe.workdir, f"{name}-LATEST"), o.jobid]
                   for name, o in self.outcomes.items()]
         record = make_stamp([self.recipe.path, self.recipe.signature], self.recipe.digest,
-                            list(self.outcomes), list(self.recipe.jobs), files, dirs,
+                            self.targets, list(self.recipe.jobs), files, dirs,
                             [[name, o.jobid, o.path, self.keys[name]] for name, o in self.outcomes.items()],
                             latest + self.links, self.started_ns)
         if record:

@@ -56,6 +56,8 @@ def render_script(backend, recipe, job, build_id, directory, force=False):
              f"# exmake: job {job.name} of {recipe.path}, build {build_id}.",
              "# Runs the job, or reuses an equal finished one, as a local build would.",
              "set -e", f"cd {shlex.quote(recipe.root)}"]
+    # The default slice count is part of a job's key: the node must use ours.
+    lines.append(f"export EXMAKE_DEFAULT_SLICES={recipe.slices}")
     if os.environ.get("PYTHONPATH"):
         lines.append(f"export PYTHONPATH={shlex.quote(os.environ['PYTHONPATH'])}")
     lines.append("exec " + " ".join(shlex.quote(a) for a in argv))

@@ -44,7 +44,8 @@ def expand(template, values, quote=True):
 def command_argv(template, values):
     """argv for a command: direct exec when it has no shell syntax, else bash."""
     words = template.split()
-    if words and words[0] not in SHELL_WORDS and not SHELL_SYNTAX_RE.search(template):
+    bare = PLACEHOLDER_RE.sub("", template)  # placeholders are ours, not shell syntax
+    if words and words[0] not in SHELL_WORDS and not SHELL_SYNTAX_RE.search(bare):
         argv = []
         for word in words:
             if PLACEHOLDER_RE.fullmatch(word) and isinstance(values[word], list):

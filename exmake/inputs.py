@@ -2,9 +2,12 @@
 
 `expand_input` resolves one `inputs:` value relative to the recipe's
 directory: a file, a directory (every file under it, sorted) or a glob
-(expanded sorted). It also records the stat signature of every directory
-whose listing decided the result, taken *before* listing, so the no-op fast
-path notices a file added or removed later.
+(expanded sorted). Symlinked subdirectories are followed (their files are
+inputs like any other), each real directory once. The workdir and the
+results directory are never inputs: a job reading `.` must not read its own
+job directories. The stat signature of every directory whose listing
+decided the result is taken *before* listing, so the no-op fast path
+notices a file added or removed later.
 """
 
 import glob
@@ -34,43 +37,64 @@ def stat_signature(path):
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def expand_input(root, name, pattern, line):
-    """The InputSpec for `pattern`; ValueError says what is wrong with it."""
+def expand_input(root, name, pattern, line, exclude=()):
+    """The InputSpec for `pattern`; ValueError says what is wrong with it.
+    `exclude`: directories whose contents are never inputs."""
+    pattern_norm = os.path.normpath(pattern)
     path = os.path.normpath(os.path.join(root, pattern))
-    if GLOB_CHARS.search(path):  # normalised: `*/..` has no wildcard left
-        dirs = _listed_dirs(path)  # before globbing: a file added later must show
-        files = sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
+    excluded = [os.path.realpath(x) for x in exclude]
+    if GLOB_CHARS.search(pattern_norm):  # only the pattern: `[` in the project's path is no wildcard
+        base = pattern_norm if os.path.isabs(pattern_norm) else os.path.join(glob.escape(root), pattern_norm)
+        dirs = _listed_dirs(root, pattern_norm, excluded)  # before globbing: a file added later must show
+        files = sorted(p for p in glob.glob(base, recursive=True)
+                       if os.path.isfile(p) and not _inside_any(p, excluded))
         if not files:
             raise ValueError(f"the glob {pattern!r} matches no file")
         return InputSpec(name, pattern, "glob", path, files, line, dirs)
     if os.path.isdir(path):
-        dirs = [[d, stat_signature(d)] for d in _walk_dirs(path)]
-        return InputSpec(name, pattern, "dir", path, sorted(_walk_files(path)), line, dirs)
+        tree = list(_walk(path, excluded))
+        dirs = [[d, stat_signature(d)] for d, _ in tree]
+        files = sorted(os.path.join(d, f) for d, names in tree for f in names)
+        return InputSpec(name, pattern, "dir", path, files, line, dirs)
     if os.path.isfile(path):
         return InputSpec(name, pattern, "file", path, [path], line)
     problem = "not a regular file" if os.path.exists(path) else "no such file or directory"
     raise ValueError(f"{pattern!r}: {problem} (looked for {path})")
 
 
-def _walk_dirs(top):
-    for dirpath, dirnames, _ in os.walk(top):
-        dirnames.sort()
-        yield dirpath
+def _walk(top, excluded):
+    """(directory, [file names]) under `top`, sorted, following symlinked
+    directories once each (a symlink loop ends), skipping `excluded`."""
+    seen = set()
+    todo = [top]
+    while todo:
+        directory = todo.pop()
+        real = os.path.realpath(directory)
+        if real in seen or _inside_any(real, excluded):
+            continue
+        seen.add(real)
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError:
+            continue
+        yield directory, [e.name for e in entries if e.is_file()]
+        todo.extend(e.path for e in reversed(entries) if e.is_dir())
 
 
-def _listed_dirs(pattern):
+def _inside_any(path, excluded):
+    real = os.path.realpath(path)
+    return any(real == x or real.startswith(x + os.sep) for x in excluded)
+
+
+def _listed_dirs(root, pattern, excluded):
     """[path, signature] of every directory whose listing a glob reads."""
     parts = pattern.split(os.sep)
     magic = next(i for i, part in enumerate(parts) if GLOB_CHARS.search(part))
-    prefix = os.sep.join(parts[:magic]) or os.sep
+    prefix = os.path.join(root, os.sep.join(parts[:magic])) if parts[:magic] else root
+    if os.path.isabs(pattern):
+        prefix = os.sep.join(parts[:magic]) or os.sep
     if not os.path.isdir(prefix):
         return []
-    dirs = [prefix] if magic == len(parts) - 1 else list(_walk_dirs(prefix))
+    deep = magic < len(parts) - 1 or "**" in pattern
+    dirs = [d for d, _ in _walk(prefix, excluded)] if deep else [prefix]
     return [[d, stat_signature(d)] for d in dirs]
-
-
-def _walk_files(top):
-    for dirpath, dirnames, filenames in os.walk(top):
-        dirnames.sort()
-        for name in filenames:
-            yield os.path.join(dirpath, name)

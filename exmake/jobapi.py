@@ -9,7 +9,8 @@
     job.input_lines(name, encoding="utf-8")  the lines of input `name` that
                                              belong to this slice
     deps.NAME.path / .open(...) / .load(...) / .json_load(...) / .files()
-    inputs.NAME                              absolute path (a list for globs)
+    inputs.NAME                              absolute path (a list of the files
+                                             for globs and directories)
 """
 
 import json

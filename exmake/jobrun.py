@@ -13,6 +13,7 @@ first process to fail stops the others: a job fails as a whole and at once.
 
 import os
 import re
+import stat
 import time
 from datetime import datetime, timezone
 
@@ -164,7 +165,7 @@ class LocalJobRun:
 
     def _fork_method(self):
         job, method = self.job, self.job.method
-        inputs = {name: spec.files if spec.kind == "glob" else spec.path for name, spec in job.inputs.items()}
+        inputs = {name: spec.path if spec.kind == "file" else spec.files for name, spec in job.inputs.items()}
         deps = {local: o.path for local, o in self.build.dep_outcomes_of(job, self.build.scheduler.outcomes).items()}
         os.environ.update(job.env)  # reset below: the child took its copy at fork
         try:
@@ -188,6 +189,12 @@ class LocalJobRun:
             reason = f"{where} raised {record['exception']}" if record.get("traceback") \
                 else f"{where}: {record['exception']}"
         reason = reason or self._missing_files()
+        outputs = []
+        if reason is None:
+            try:
+                outputs = self._output_digests()
+            except (_BadOutput, OSError) as exc:
+                reason = str(exc) if isinstance(exc, _BadOutput) else f"cannot read an output: {exc}"
         ok = reason is None
         post = {
             "format": FORMAT, "jobid": self.jobid, "result": "SUCCESS" if ok else "FAILURE",
@@ -196,7 +203,7 @@ class LocalJobRun:
             "traceback": record.get("traceback") if record else None,
             "start": self.started_at, "end": utc_now(), "duration": round(duration, 6),
             "timings": (record or {}).get("timings", {}),
-            "outputs": self._output_digests() if ok else [],
+            "outputs": outputs,
             "declared_outputs": bool(self.job.outputs),
         }
         if self.job.slices and not self.job.method:
@@ -241,17 +248,35 @@ class LocalJobRun:
         return os.path.join(self.building, "stderr.txt")
 
     def _output_digests(self):
+        """[[path, digest], ...] of the job's outputs, each flushed to disk first
+        (post.json may say SUCCESS only of outputs that survive a power cut).
+        A symlink is its target's text; anything but a file or a link
+        (a FIFO, a socket) fails the job: reading one could block for ever."""
         if self.job.outputs:
             paths = self.job.outputs
         else:
             paths = [p for p in _walk_relative(self.building) if not NEVER_OUTPUTS_RE.match(p)
                      and not (self.job.method and SCRIPT_LOGS_RE.match(p))]
-        return [[p, hash_file(os.path.join(self.building, p))] for p in sorted(paths)]
+        digests = []
+        for rel in sorted(paths):
+            path = os.path.join(self.building, rel)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                digests.append([rel, "link:" + os.readlink(path)])
+            elif stat.S_ISREG(mode):
+                digests.append([rel, hash_file(path, fsync=True)])
+            else:
+                raise _BadOutput(f"output {rel} is not a regular file or a symlink")
+        return digests
 
     def _release(self):
         if self.dir_lock:
             self.dir_lock.release()
         self.key_lock.release()
+
+
+class _BadOutput(Exception):
+    pass
 
 
 def _read_small(path):
@@ -263,10 +288,12 @@ def _read_small(path):
 
 
 def _walk_relative(top):
+    """Every non-directory entry under `top` (symlinks to directories included), relative."""
     for dirpath, dirnames, filenames in os.walk(top):
-        dirnames.sort()
+        links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        dirnames[:] = sorted(d for d in dirnames if d not in links)
         rel = os.path.relpath(dirpath, top)
-        for name in filenames:
+        for name in filenames + links:
             yield name if rel == "." else os.path.join(rel, name)
 
 

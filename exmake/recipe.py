@@ -96,6 +96,14 @@ def load_recipe(path):
     return recipe
 
 
+def default_slices():
+    """Slices when the recipe sets none: the CPUs here, unless a cluster batch
+    script passes the count its submitting exmake used (the count is part of
+    the key, and a compute node may have other CPUs than the login node)."""
+    given = os.environ.get("EXMAKE_DEFAULT_SLICES", "")
+    return int(given) if given.isdigit() and int(given) > 0 else (os.cpu_count() or 1)
+
+
 def suggest(word, choices):
     """` (did you mean X?)` for a close match among `choices`, else ``."""
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
@@ -121,12 +129,15 @@ class _RecipeChecker:
         self._unknown_keys(data, TOP_KEYS, "")
         if "jobs" not in data:
             self.fail(1, "jobs", "missing; a recipe needs at least one job")
-        slices = self._int(data, "slices", "slices", os.cpu_count() or 1, 1, MAX_SLICES)
+        slices = self._int(data, "slices", "slices", default_slices(), 1, MAX_SLICES)
         profiles = self._profiles(data)
         jobs_map = self._mapping(data, "jobs", "jobs", required=True)
         if not jobs_map:
             self.fail(data.line_of("jobs"), "jobs", "no jobs are defined")
         self.methods = {}  # job scripts read once, however many jobs use them
+        workdir = self._dir(data, "workdir", "work")
+        results = self._dir(data, "results", "results")
+        self.not_inputs = (workdir, results)
         jobs = {name: self._job(jobs_map, name, profiles, slices) for name in jobs_map}
         self._check_deps(jobs, jobs_map)
         self._check_publish(jobs, jobs_map)
@@ -139,8 +150,7 @@ class _RecipeChecker:
                           f"{suggest(backend, BACKENDS)}")
         return Recipe(backend=backend,
             path=self.path, root=self.root, digest=self.digest,
-            workdir=self._dir(data, "workdir", "work"),
-            results=self._dir(data, "results", "results"),
+            workdir=workdir, results=results,
             slices=slices, default=default, profiles=profiles, jobs=jobs)
 
     # -- generic typed getters -------------------------------------------
@@ -316,7 +326,7 @@ class _RecipeChecker:
 
     def _expand_input(self, name, pattern, line, key):
         try:
-            return expand_input(self.root, name, pattern, line)
+            return expand_input(self.root, name, pattern, line, self.not_inputs)
         except ValueError as exc:
             self.fail(line, key, str(exc))
 
@@ -440,9 +450,13 @@ class _RecipeChecker:
         owner = {}
         for job in jobs.values():
             for dest in job.publish:
+                line = jobs_map[job.name].get("publish").line_of(dest)
                 if dest in owner:
-                    line = jobs_map[job.name].get("publish").line_of(dest)
                     self.fail(line, f"jobs.{job.name}.publish.{dest}", f"already published by job {owner[dest]!r}")
+                clash = next((d for d in owner if d.startswith(dest + "/") or dest.startswith(d + "/")), None)
+                if clash:  # one would have to be a file and a directory at once
+                    self.fail(line, f"jobs.{job.name}.publish.{dest}",
+                              f"clashes with {clash!r} (published by job {owner[clash]!r})")
                 owner[dest] = job.name
 
 

@@ -101,18 +101,24 @@ def _positive_int(value):
     return value
 
 
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _text(value):
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{value!r} must be a non-empty string")
+    # A newline would end a batch script's directive line and start a command.
+    if _CONTROL_RE.search(value):
+        raise ValueError(f"{value!r} holds a control character (a newline?)")
     return value
 
 
 def _string_list(value):
     if isinstance(value, str):
-        return [value]
+        value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError("must be a string or a list of strings")
-    return list(value)
+    return [_text(v) for v in value]
 
 
 _NORMALISERS = {

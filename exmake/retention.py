@@ -6,7 +6,8 @@ Kept, with the first reason that applies:
 - every job in the newest `keep` entries of each build-log list,
 - failed or unfinished directories made since the newest logged build
   (someone may be looking at them).
-Everything else matching `<name>-<N>` directly in the workdir goes. A
+Every other job directory (`<name>-<N>` holding setup.json) directly in
+the workdir goes. A
 directory is first renamed into `.exmake/trash/` (atomic: no half-deleted
 job ever stands under its name), then deleted; a kill mid-way leaves only
 trash, which the next gc empties. Nothing outside the workdir is touched.
@@ -16,6 +17,13 @@ import os
 import shutil
 
 from exmake.fs.jobdir import JOBID_RE
+
+
+def is_job_directory(path):
+    """A directory exmake made: `<name>-<N>` holding setup.json. With `workdir: .`
+    a user's own `photos-2019/` matches the name and must never go."""
+    return (JOBID_RE.match(os.path.basename(path)) is not None and os.path.isdir(path)
+            and not os.path.islink(path) and os.path.exists(os.path.join(path, "setup.json")))
 
 
 def directory_bytes(path):
@@ -33,9 +41,7 @@ def plan(ws, keep_entries, survey):
     """({jobid: reason kept}, [jobids to remove]) for the workdir of `ws`.
     `survey()` returns {name: Outcome} of a dry run over every recipe job."""
     workdir = ws.recipe.workdir
-    jobids = sorted(e for e in _listing(workdir)
-                    if JOBID_RE.match(e) and os.path.isdir(os.path.join(workdir, e))
-                    and not os.path.islink(os.path.join(workdir, e)))
+    jobids = sorted(e for e in _listing(workdir) if is_job_directory(os.path.join(workdir, e)))
     keep = {}
     for name, outcome in survey().items():
         if outcome.state == "fresh":
@@ -99,7 +105,7 @@ def remove(ws, jobids):
     freed = 0
     for jobid in jobids:
         path = ws.jobdirs.path(jobid)
-        if not JOBID_RE.match(jobid) or os.path.islink(path) or os.path.dirname(path) != ws.recipe.workdir:
+        if not is_job_directory(path) or os.path.dirname(path) != ws.recipe.workdir:
             continue  # never anything but a job directory right in the workdir
         freed += directory_bytes(path)
         os.rename(path, os.path.join(trash, jobid))

@@ -64,6 +64,7 @@ class Scheduler:
         self.on_wake = None
         self.tick_s = None
         self.on_tick = None
+        self.checkpoint = None       # called once outcomes are recorded: a held Ctrl-C lands here
 
     def run(self, begin, on_outcome):
         """Drive every job; `begin(name, dep_outcomes)` returns an Outcome or a task."""
@@ -86,6 +87,8 @@ class Scheduler:
                 for name, outcome in self._wait(running):
                     del running[name]
                     stopping |= self._record(name, outcome, on_outcome)
+                if self.checkpoint:
+                    self.checkpoint()
         except BaseException:
             for task in running.values():
                 task.cancel()

@@ -2,7 +2,8 @@
 
 `SignalGuard` turns both signals into KeyboardInterrupt, except inside a
 `critical()` section (writing post.json, renaming a job directory, recording
-the trace): there the signal is held and raised when the section ends, so an
+the trace): there the signal is held until the next `checkpoint()`, which
+the scheduler calls once it has also recorded the job's outcome, so an
 interrupt never leaves a finished job unrecorded or a record half-made.
 """
 
@@ -38,6 +39,9 @@ class SignalGuard:
             yield
         finally:
             self.depth -= 1
+
+    def checkpoint(self):
+        """Raise the interrupt held back by a critical section, if any."""
         if not self.depth and self.pending:
             signum, self.pending = self.pending, None
             raise KeyboardInterrupt(signal.Signals(signum).name)

@@ -66,6 +66,15 @@ def make_entry(list_name, recipe_path, recipe_digest, targets, status, duration,
             "caption": caption, "jobs": jobs}
 
 
+def log_build(store, list_name, recipe_path, recipe_digest, targets, status, duration, jobs,
+              caption="", scheduler=None):
+    """Append one build's entry; returns its timestamp."""
+    entry = make_entry(list_name, recipe_path, recipe_digest, targets, status, duration, jobs, caption)
+    if scheduler:
+        entry["scheduler"] = scheduler
+    return append(store, entry)
+
+
 def _user():
     # getpass.getuser() reads the same variables first; importing it (and
     # socket) costs more than the whole no-op build's own work.
@@ -181,10 +190,12 @@ def _entry_problem(entry):
         return f"bad timestamp {entry['timestamp']!r}"
     if entry["status"] not in STATUSES:
         return f"bad status {entry['status']!r}"
+    if not all(isinstance(t, str) for t in entry["targets"]):
+        return "targets must be job names"
     from exmake.fs.jobdir import JOBID_RE  # only imports need it
     for name, job in entry["jobs"].items():
-        if not isinstance(job, dict) or not isinstance(job.get("state"), str):
-            return f"job {name!r} must be an object with a state"
+        if not isinstance(job, dict) or not isinstance(job.get("state"), str) or "jobid" not in job:
+            return f"job {name!r} must be an object with a state and a jobid"
         jobid = job.get("jobid")
         if jobid is not None and not (isinstance(jobid, str) and JOBID_RE.match(jobid)
                                       and jobid.rsplit("-", 1)[0] == name):

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from exmake.errors import ExmakeError, Interrupted, RecipeError
 from exmake.report import state_counts
+from exmake.signals import SignalGuard
 
 DEBOUNCE_S = 0.2      # quiet needed after the last change before building
 MAX_DEBOUNCE_S = 2.0  # build anyway after this long of continuous changes
@@ -142,6 +143,7 @@ class Watcher:
         self.changes = _Changes()
         self.watch_set = None
         self.pending = []                 # changed paths not yet built
+        self.scheduled = None             # {directory: recursive} given to the observer
         self.builds = 0
 
     def run(self):
@@ -150,20 +152,26 @@ class Watcher:
         self.observer = (PollingObserver(timeout=0.1) if self.poll else Observer())
         self.observer.start()
         try:
-            self._build("first build")
-            while True:
-                reason = self._wait_for_changes()
-                self._build(reason)
+            with SignalGuard():  # SIGTERM, like Ctrl-C, ends the watch with 130
+                self._build("first build")
+                while True:
+                    reason = self._wait_for_changes()
+                    self._build(reason)
         finally:
             self.observer.stop()
             self.observer.join(timeout=5)
 
     def _schedule(self):
-        self.observer.unschedule_all()
+        """Watch the directories the current watch set needs. Only when they
+        change: while the observer is rescheduled, events can be missed."""
         dirs = self.watch_set.directories() if self.watch_set else {}
         dirs.setdefault(os.path.dirname(self.recipe_path), False)
+        if dirs == self.scheduled:
+            return
+        self.observer.unschedule_all()
         for directory, recursive in dirs.items():
             self.observer.schedule(self, directory, recursive=recursive)
+        self.scheduled = dirs
 
     def dispatch(self, event):
         self.changes.dispatch(event)
@@ -219,8 +227,8 @@ class Watcher:
         try:
             ws = Workspace.load(self.recipe_path)
         except (RecipeError, ExmakeError) as exc:
-            self.out(f"exmake watch: [{stamp}] {reason}; the recipe does not load, still watching:\n  {exc}")
             self._schedule()
+            self.out(f"exmake watch: [{stamp}] {reason}; the recipe does not load, still watching:\n  {exc}")
             return
         try:
             self.watch_set = WatchSet(ws.recipe)

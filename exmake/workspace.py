@@ -88,6 +88,18 @@ class Workspace:
         fcntl.flock(fd, fcntl.LOCK_SH)
         self._build_lock_fd = fd
 
+    def enter_alone(self):
+        """Take the workdir for ourselves (gc): False if a build is running on it."""
+        os.makedirs(self.jobdirs.meta, exist_ok=True)
+        fd = os.open(os.path.join(self.jobdirs.meta, "build.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._build_lock_fd = fd
+        return True
+
     def close(self):
         self.hashcache.flush()
         if self._build_lock_fd is not None:

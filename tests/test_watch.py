@@ -154,3 +154,21 @@ def test_poll_mode_sees_changes(project, watching):
     time.sleep(0.3)
     project.write("b.txt", "new\n")
     assert "b.txt changed: 1 built, 1 reused" in w.wait_summaries(2)[-1]
+
+
+def test_each_watch_build_is_logged(project, watching):
+    setup(project)
+    w = watching()
+    w.wait_summaries(1)
+    project.write("a.txt", "again\n")
+    w.wait_summaries(2)
+    entries = project.run("urd", "default").out.splitlines()
+    assert len(entries) == 2 and all("exmake watch" in e for e in entries)
+
+
+def test_sigterm_exits_130(project, watching):
+    setup(project)
+    w = watching()
+    w.wait_summaries(1)
+    w.proc.send_signal(signal.SIGTERM)
+    assert w.stop() == 130

@@ -6,9 +6,6 @@ scheduler queries can be counted and bounded. `select_backend` picks one by
 name; `auto` asks `sbatch` first, then `qsub`, else builds locally.
 """
 
-import shutil
-import subprocess
-
 from exmake.errors import ExmakeError, UsageError
 
 NAMES = ("local", "slurm", "torque", "auto")
@@ -48,6 +45,7 @@ class Backend:
         self.queries = 0  # scheduler status queries made, for tests and -v
 
     def _run(self, argv, check=True):
+        import subprocess
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
         except FileNotFoundError:
@@ -65,6 +63,8 @@ class Backend:
 
 def available(command):
     """Whether a scheduler client is installed and answers."""
+    import shutil
+    import subprocess
     if not shutil.which(command):
         return False
     try:

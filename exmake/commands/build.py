@@ -147,12 +147,9 @@ def _log(store, args, recipe, targets, status, started, jobs, scheduler=None):
 
 
 def _append(store, args, recipe_path, digest, targets, status, started, jobs, scheduler=None):
-    from exmake import urd
-    entry = urd.make_entry(args.urd, recipe_path, digest, targets, status,
-                           time.monotonic() - started, jobs, args.message)
-    if scheduler:
-        entry["scheduler"] = scheduler
-    urd.append(store, entry)
+    from exmake.urd import log_build
+    log_build(store, args.urd, recipe_path, digest, targets, status, time.monotonic() - started,
+              jobs, args.message, scheduler)
 
 
 def _report(args, reporter, outcomes, started, status):

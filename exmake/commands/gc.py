@@ -6,7 +6,6 @@ list, and failed or unfinished jobs made since the newest build. Use
 --dry-run to see the list first. Never touches anything outside the workdir.
 """
 
-import fcntl
 import os
 
 from exmake import retention
@@ -31,8 +30,9 @@ def main(args):
         if not os.path.isdir(ws.recipe.workdir):
             print(f"nothing to collect: {show_path(ws.recipe.workdir)} does not exist")
             return 0
-        if not args.dry_run:
-            _exclusive(ws)
+        if not args.dry_run and not ws.enter_alone():
+            # A running build could be about to reuse a job gc would delete.
+            raise ExmakeError("a build is running on this workdir; run gc when it has finished")
         keep, remove = retention.plan(ws, args.keep, lambda: survey(ws, list(ws.recipe.jobs)))
         if args.verbose:
             for jobid, reason in keep.items():
@@ -52,18 +52,6 @@ def main(args):
     finally:
         ws.close()
     return 0
-
-
-def _exclusive(ws):
-    """gc needs the workdir to itself: a running build could be about to reuse a job."""
-    os.makedirs(ws.jobdirs.meta, exist_ok=True)
-    fd = os.open(os.path.join(ws.jobdirs.meta, "build.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise ExmakeError("a build is running on this workdir; run gc when it has finished") from None
-    ws._build_lock_fd = fd  # released by ws.close()
 
 
 def _size(n):

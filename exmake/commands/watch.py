@@ -7,10 +7,13 @@ on. Changes in the workdir and the results directory are ignored. Ctrl-C
 stops it (exit 130).
 """
 
+import time
+
 from exmake import graph
 from exmake.build import Build, BuildOptions
 from exmake.errors import UsageError
 from exmake.report import Reporter
+from exmake.urd import DEFAULT_LIST, check_list_name, log_build
 from exmake.watch import Watcher
 
 
@@ -20,18 +23,28 @@ def add_arguments(parser):
     parser.add_argument("--poll", action="store_true",
                         help="poll for changes instead of inotify (network filesystems)")
     parser.add_argument("-v", "--verbose", action="store_true", help="also print reused jobs")
+    parser.add_argument("--urd", metavar="LIST", default=DEFAULT_LIST,
+                        help=f"the build-log list each rebuild is recorded in (default: {DEFAULT_LIST})")
 
 
 def main(args):
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"-j {args.jobs}: the number of jobs must be at least 1")
 
+    check_list_name(args.urd)
+
     def make_build(ws, targets, hooks):
         names = graph.select_targets(ws.recipe, targets)
         reporter = Reporter(verbose=args.verbose, progress="never", hide_reused=not args.verbose)
         build = Build(ws, BuildOptions(args.jobs, keep_going=True), reporter)
         build.hooks = hooks
-        return build.run(names)
+        started = time.monotonic()
+        outcomes = build.run(names)
+        failed = any(o.state == "failed" for o in outcomes.values())
+        log_build(ws.store, args.urd, ws.recipe.path, ws.recipe.digest, names,
+                  "FAILURE" if failed else "SUCCESS", time.monotonic() - started, build.log_jobs(),
+                  "exmake watch")
+        return outcomes
 
     Watcher(args.file, args.targets, make_build, poll=args.poll,
             out=lambda text: print(text, flush=True)).run()

@@ -9,6 +9,8 @@ Digests carry their algorithm (`b3:`) so a future change of hash is visible
 rather than silently mismatching.
 """
 
+import os
+
 import blake3
 
 PREFIX = "b3:"
@@ -21,8 +23,9 @@ def hash_bytes(data):
     return PREFIX + blake3.blake3(data).hexdigest()
 
 
-def hash_file(path, size=None):
-    """The digest of the file at `path`, streamed; raises OSError if unreadable."""
+def hash_file(path, size=None, fsync=False):
+    """The digest of the file at `path`, streamed; raises OSError if unreadable.
+    `fsync`: also flush the file to disk (it is open anyway)."""
     threads = blake3.blake3.AUTO if size and size >= THREADED_FROM_BYTES else 1
     hasher = blake3.blake3(max_threads=threads)
     with open(path, "rb", buffering=0) as f:
@@ -33,4 +36,6 @@ def hash_file(path, size=None):
             if not n:
                 break
             hasher.update(view[:n])
+        if fsync:
+            os.fsync(f.fileno())
     return PREFIX + hasher.hexdigest()
