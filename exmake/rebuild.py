@@ -53,61 +53,45 @@ def explain(previous, setup):
     return reasons or ["no finished job with this key"]
 
 
-def _dict_changes(label, old, new):
+def _changes(old, new, added, removed, changed, same=lambda a, b: a == b):
+    """One reason per key of two mappings that is added, removed or changed;
+    the three callables word them (given the key, and the values)."""
     reasons = []
-    for name in sorted(set(old) | set(new)):
-        if name not in old:
-            reasons.append(f"{label} {name} added: {_show(new[name])}")
-        elif name not in new:
-            reasons.append(f"{label} {name} removed")
-        elif old[name] != new[name]:
-            reasons.append(f"{label} {name}: {_show(old[name])} -> {_show(new[name])}")
+    for key in sorted(set(old) | set(new)):
+        if key not in old:
+            reasons.append(added(key, new[key]))
+        elif key not in new:
+            reasons.append(removed(key))
+        elif not same(old[key], new[key]):
+            reasons.append(changed(key, old[key], new[key]))
     return reasons
+
+
+def _dict_changes(label, old, new):
+    return _changes(old, new, lambda k, v: f"{label} {k} added: {_show(v)}",
+                    lambda k: f"{label} {k} removed",
+                    lambda k, a, b: f"{label} {k}: {_show(a)} -> {_show(b)}")
 
 
 def _code_changes(old, new):
     """Reasons from two {what: digest} code maps (see exmake.method.code_digest)."""
-    reasons = []
-    for what in sorted(set(old) | set(new)):
-        if what not in old:
-            reasons.append(f"{what} added")
-        elif what not in new:
-            reasons.append(f"{what} no longer used")
-        elif old[what] != new[what]:
-            reasons.append(f"{what} changed")
-    return reasons
+    return _changes(old, new, lambda k, v: f"{k} added", lambda k: f"{k} no longer used",
+                    lambda k, a, b: f"{k} changed")
 
 
 def _input_changes(old, new):
-    reasons = []
-    for name in sorted(set(old) | set(new)):
-        if name not in old:
-            reasons.append(f"input {name} added")
-            continue
-        if name not in new:
-            reasons.append(f"input {name} removed")
-            continue
-        before, after = dict(map(tuple, old[name])), dict(map(tuple, new[name]))
-        for path in sorted(set(before) | set(after)):
-            if path not in before:
-                reasons.append(f"input {path} added")
-            elif path not in after:
-                reasons.append(f"input {path} removed")
-            elif before[path] != after[path]:
-                reasons.append(f"input {path} changed")
-    return reasons
+    def files(key, before, after):  # an input whose files changed: say which
+        return _changes(dict(map(tuple, before)), dict(map(tuple, after)),
+                        lambda p, v: f"input {p} added", lambda p: f"input {p} removed",
+                        lambda p, a, b: f"input {p} changed")
+    nested = _changes(old, new, lambda k, v: [f"input {k} added"], lambda k: [f"input {k} removed"], files)
+    return [reason for group in nested for reason in group]
 
 
 def _dep_changes(old, new):
-    reasons = []
-    for local in sorted(set(old) | set(new)):
-        if local not in old:
-            reasons.append(f"dependency {local} added")
-        elif local not in new:
-            reasons.append(f"dependency {local} removed")
-        elif old[local].get("outputs") != new[local]["outputs"]:
-            reasons.append(f"dependency {local} produced new output")
-    return reasons
+    return _changes(old, new, lambda k, v: f"dependency {k} added", lambda k: f"dependency {k} removed",
+                    lambda k, a, b: f"dependency {k} produced new output",
+                    same=lambda a, b: a.get("outputs") == b["outputs"])
 
 
 def _show(value):
