@@ -37,12 +37,11 @@ def stat_signature(path):
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def expand_input(root, name, pattern, line, exclude=()):
+def expand_input(root, name, pattern, line, excluded=()):
     """The InputSpec for `pattern`; ValueError says what is wrong with it.
-    `exclude`: directories whose contents are never inputs."""
+    `excluded`: real paths (os.path.realpath) of directories whose contents are never inputs."""
     pattern_norm = os.path.normpath(pattern)
     path = os.path.normpath(os.path.join(root, pattern))
-    excluded = [os.path.realpath(x) for x in exclude]
     if GLOB_CHARS.search(pattern_norm):  # only the pattern: `[` in the project's path is no wildcard
         base = pattern_norm if os.path.isabs(pattern_norm) else os.path.join(glob.escape(root), pattern_norm)
         dirs = _listed_dirs(root, pattern_norm, excluded)  # before globbing: a file added later must show

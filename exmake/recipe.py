@@ -137,7 +137,7 @@ class _RecipeChecker:
         self.methods = {}  # job scripts read once, however many jobs use them
         workdir = self._dir(data, "workdir", "work")
         results = self._dir(data, "results", "results")
-        self.not_inputs = (workdir, results)
+        self.not_inputs = (os.path.realpath(workdir), os.path.realpath(results))  # once, not per input
         jobs = {name: self._job(jobs_map, name, profiles, slices) for name in jobs_map}
         self._check_deps(jobs, jobs_map)
         self._check_publish(jobs, jobs_map)
