@@ -25,3 +25,27 @@ def test_ci_runs_the_second_command():
 def test_test_command_starts_the_slurm_cluster():
     script = (REPO / quick_start_commands()[1].split()[0]).read_text()
     assert "scripts/local-slurm-start" in script
+
+
+def test_the_readme_recipe_builds(project):
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("## A first recipe", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    project.recipe(block)
+    project.write("data/book.txt", "the cat and the hat\nthe end\n")
+    result = project.run(expect=0)
+    assert "2 built" in result.out
+    assert project.read("results/top.txt").split()[:2] == ["3", "the"]
+
+
+def test_the_readme_job_script_runs(project):
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Job scripts and slices", 1)[1]
+    recipe = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    scripts = [b.split("```", 1)[0] for b in section.split("```python\n")[1:3]]
+    project.recipe(recipe)
+    for script in scripts:
+        project.write(script.splitlines()[0].lstrip("# "), script, dedent=False)
+    project.write("data/a.txt", "The cat\nthe hat\n")
+    project.write("data/b.txt", "THE end\n")
+    project.run(expect=0)
+    assert project.read("work/count-1/counts.txt") == "3 the\n"
