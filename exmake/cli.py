@@ -81,7 +81,8 @@ def make_parser(command):
         formatter_class=argparse.RawDescriptionHelpFormatter)
     if command == "build":
         parser.add_argument("--version", action="version", version=f"exmake {__version__}")
-        commands = "\n".join(f"  {name:<8} {text}" for name, (_, text) in COMMANDS.items())
+        width = max(map(len, COMMANDS))
+        commands = "\n".join(f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items())
         parser.epilog = f"commands:\n{commands}\n\n{EPILOG}"
     module.add_arguments(parser)
     return parser, module
