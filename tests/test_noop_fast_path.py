@@ -145,3 +145,18 @@ def test_status_is_answered_from_the_stamp_and_still_sees_changes(project):
     project.write("parts/a.txt", "changed\n")
     out = project.run("status", expect=0).out
     assert "stale" in out and "input parts/a.txt changed" in out
+
+
+def test_the_noop_path_imports_nothing_heavy(project):
+    """DESIGN: the no-op path must not import YAML, watchdog, tqdm or the cluster backends."""
+    import subprocess
+    import sys
+    from conftest import exmake_env
+    settled(project, RECIPE, FILES)
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "exmake"], cwd=project.root,
+                          capture_output=True, text=True, env=exmake_env(None), timeout=60)
+    assert proc.returncode == 0
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert "exmake.noop" in imported
+    for heavy in ("yaml", "watchdog", "tqdm", "exmake.backends.slurm", "exmake.recipe", "exmake.build"):
+        assert heavy not in imported, heavy
