@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from exmake import resources
 from exmake.errors import RecipeError
+from exmake.fs import parsecache
 from exmake.inputs import expand_input, stat_signature
 from exmake.method import MethodError, load_method
 from exmake.yamlsource import YamlList, YamlMap, load_yaml, read_text
@@ -76,6 +77,7 @@ class Recipe:
     jobs: dict         # name -> Job, in recipe order
     backend: str = None    # `backend:` as written, if given
     signature: tuple = ()  # stat signature of the recipe file when it was read
+    parsed: object = None  # the YAML tree, until it is cached
 
     def relpath(self, path):
         """A path as the recipe would write it (relative to its directory)."""
@@ -83,17 +85,33 @@ class Recipe:
 
 
 def load_recipe(path):
-    """Read and check the recipe at `path`; raise RecipeError on any problem."""
+    """Read and check the recipe at `path`; raise RecipeError on any problem.
+    The YAML tree comes from the parsed-YAML cache when the text is unchanged
+    (see exmake.fs.parsecache); `save_parsed` refreshes that cache."""
     path = os.path.abspath(path)
     try:
         signature = stat_signature(path)  # before reading: a later edit must show
     except OSError:
         signature = ()
     text = read_text(path)
-    data = load_yaml(path, text)
-    recipe = _RecipeChecker(path, text).check(data)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    from exmake.noop import guess_workdir
+    workdir = guess_workdir(path)
+    data = parsecache.load(workdir, path, digest) if workdir else None
+    cached = data is not None
+    if not cached:
+        data = load_yaml(path, text)
+    recipe = _RecipeChecker(path, digest).check(data)
     recipe.signature = signature
+    recipe.parsed = None if cached else data
     return recipe
+
+
+def save_parsed(recipe):
+    """Cache the recipe's YAML tree (once its workdir exists: never made for this)."""
+    if recipe.parsed is not None:
+        parsecache.save(recipe.workdir, recipe.path, recipe.digest, recipe.parsed)
+        recipe.parsed = None
 
 
 def default_slices():
@@ -113,10 +131,10 @@ def suggest(word, choices):
 class _RecipeChecker:
     """Walks the YAML data once, raising the first problem it meets."""
 
-    def __init__(self, path, text):
+    def __init__(self, path, digest):
         self.path = path
         self.root = os.path.dirname(path)
-        self.digest = hashlib.sha256(text.encode()).hexdigest()
+        self.digest = digest
 
     def fail(self, line, key, problem):
         raise RecipeError(self.path, line, key, problem)

@@ -64,6 +64,7 @@ def main(args):
             return _unchanged(args, reporter, started, *unchanged)
     from exmake import graph
     from exmake.build import Build, BuildOptions
+    from exmake.recipe import save_parsed
     ws = open_workspace(args, readonly=args.dry_run)
     try:
         targets = graph.select_targets(ws.recipe, args.targets)
@@ -86,6 +87,7 @@ def main(args):
         failed = any(o.state == "failed" for o in outcomes.values()) and not args.dry_run
         if not args.dry_run:
             build.stamp(args.targets)
+            save_parsed(ws.recipe)  # only after a build: bad input writes nothing
             _log(ws.store, args, ws.recipe, targets, "FAILURE" if failed else "SUCCESS", started,
                  build.log_jobs())
     finally:
