@@ -57,8 +57,12 @@ class Backend:
                                  f"{(proc.stderr or proc.stdout).strip()}")
         return proc
 
-    # subclasses: directives(resources, cores, names) -> [str], submit(script, dep_ids) -> id,
-    # query(ids) -> {id: JobState}, cancel(ids), submit_line(script, dep_vars) -> shell text
+    def submit_line(self, script, dep_vars):
+        """The shell line submit.sh uses: the same argv, with shell variables for the ids."""
+        return " ".join(self.submit_argv(script, ["$" + v for v in dep_vars]))
+
+    # subclasses: directives(resources, cores, names) -> [str], submit_argv(script, dep_ids),
+    # submit(script, dep_ids) -> id, query(ids) -> {id: JobState}, cancel(ids)
 
 
 def available(command):

@@ -47,10 +47,6 @@ class SlurmBackend(Backend):
             raise SchedulerError(f"sbatch answered {out!r}, not a job id")
         return job_id
 
-    def submit_line(self, script, dep_vars):
-        dep = f" --dependency=afterok:{':'.join('$' + v for v in dep_vars)}" if dep_vars else ""
-        return f"sbatch --parsable --kill-on-invalid-dep=yes{dep} {script}"
-
     def query(self, ids):
         """{id: JobState} for every id, in one squeue call (plus one sacct for forgotten ones)."""
         self.queries += 1

@@ -57,10 +57,6 @@ class TorqueBackend(Backend):
             raise SchedulerError(f"qsub answered {job_id!r}, not a job id")
         return job_id
 
-    def submit_line(self, script, dep_vars):
-        dep = f" -W depend=afterok:{':'.join('$' + v for v in dep_vars)}" if dep_vars else ""
-        return f"qsub{dep} {script}"
-
     def query(self, ids):
         self.queries += 1
         proc = self._run(["qstat", "-x", *ids], check=False)
