@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,39 @@ class Project:
         return sorted(p.name for p in work.iterdir()
                       if not p.is_symlink() and p.is_dir() and not p.name.startswith(".")
                       and (name is None or p.name.rsplit("-", 1)[0] == name))
+
+
+def wait_for(predicate, timeout=20):
+    """The first truthy value of `predicate()`, polled; AssertionError after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting")
+
+
+def age(root, seconds=10):
+    """Set every file's and directory's mtime outside the workdir into the past,
+    as on a settled project (the no-op fast path trusts only such files)."""
+    past = time.time() - seconds
+    for dirpath, dirnames, filenames in os.walk(root):
+        if ".exmake" in dirpath or "/work" in dirpath:
+            continue
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                os.utime(path, (past, past))
+
+
+def pid_alive(pid):
+    """True while `pid` runs (a zombie counts as gone: PID 1 here reaps slowly)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
 
 
 def exmake_env(extra):

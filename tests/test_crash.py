@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-from conftest import exmake_env
+from conftest import exmake_env, pid_alive
 
 ROUNDS = int(os.environ.get("EXMAKE_CRASH_ROUNDS", "50"))
 SEED = int(os.environ.get("EXMAKE_CRASH_SEED", "20261121"))
@@ -105,19 +105,12 @@ def job_processes(root):
 def wait_gone(pids, timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        alive = [p for p in pids if _alive(p)]
+        alive = [p for p in pids if pid_alive(p)]
         if not alive:
             return
         time.sleep(0.02)
     raise AssertionError(f"processes still running: {alive}")
 
-
-def _alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
 
 
 def crash_round(root, rng, kind):

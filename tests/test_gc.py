@@ -10,7 +10,8 @@ import os
 import re
 import signal
 import subprocess
-import time
+
+from conftest import wait_for
 
 RECIPE = """\
 jobs:
@@ -44,15 +45,6 @@ def history(project):
 def removed_lines(out, verb):
     return dict(re.findall(rf"^  {verb} (\S+)\s+(\d+(?:\.\d)? (?:B|KiB))$", out, re.M))
 
-
-def wait_for(predicate, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting")
 
 
 def running_pid(project, name):

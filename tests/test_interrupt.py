@@ -7,6 +7,8 @@ import signal
 import subprocess
 import time
 
+from conftest import pid_alive, wait_for
+
 RECIPE = """\
 jobs:
   slow:
@@ -19,27 +21,11 @@ jobs:
 """
 
 
-def wait_for(predicate, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting")
-
 
 def building_marker(project):
     building = project.root / "work/.exmake/building"
     return next(iter(building.glob("slow-*/marker")), None) if building.exists() else None
 
-
-def pid_alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[1][0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def interrupt_mid_build(project, sig):

@@ -7,21 +7,11 @@ seen and leads to the same result as a full build.
 
 import json
 import os
-import time
+
+from conftest import age
 
 FAST = "nothing changed since the last build"
 
-
-def age(root, seconds=10):
-    """Set every file's and directory's mtime into the past, as on a settled project."""
-    past = time.time() - seconds
-    for dirpath, dirnames, filenames in os.walk(root):
-        if ".exmake" in dirpath or "/work" in dirpath:
-            continue
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            if not os.path.islink(path):
-                os.utime(path, (past, past))
 
 
 def settled(project, recipe, files):

@@ -4,7 +4,8 @@ import json
 import os
 import time
 
-from test_noop_fast_path import FAST, age, settled
+from conftest import age
+from test_noop_fast_path import FAST, settled
 
 
 def states(result):

@@ -8,11 +8,10 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
-from conftest import Project
+from conftest import Project, age, wait_for
 
 RECIPE = """\
 jobs:
@@ -60,15 +59,6 @@ def logged(tmp_path_factory):
     return project, built_project(project, 3)
 
 
-def wait_for(predicate, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting")
-
 
 def building_pid(project, name="slow"):
     """The pid the job `name` wrote once it runs in its building directory."""
@@ -86,17 +76,6 @@ def kill_group(pid):
     except ProcessLookupError:
         pass
 
-
-def age(root, seconds=10):
-    """Every file and directory outside the workdir made `seconds` old (see test_noop_fast_path)."""
-    past = time.time() - seconds
-    for dirpath, dirnames, filenames in os.walk(root):
-        if ".exmake" in dirpath or "/work" in dirpath:
-            continue
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            if not os.path.islink(path):
-                os.utime(path, (past, past))
 
 
 # -- appending -----------------------------------------------------------------
