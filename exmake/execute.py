@@ -17,6 +17,7 @@ import sys
 import time
 
 from exmake.recipe import PLACEHOLDER_RE
+from exmake.slicer.workers import pidfd_or_none
 
 # Any of these means the shell must interpret the command.
 SHELL_SYNTAX_RE = re.compile(r"[|&;<>()$`\\\"'*?\[\]#~{}\n!%]|^\s*\w+=")
@@ -72,7 +73,7 @@ class Process:
         self.killed_for = None
         self.label = "command"
         self.ended = None if pid else self.started
-        self.pidfd = _pidfd(pid) if pid else None
+        self.pidfd = pidfd_or_none(pid) if pid else None
 
     @classmethod
     def spawn(cls, argv, cwd, env, stdout_path, stderr_path, pass_fds=(), mem_mib=None):
@@ -153,14 +154,6 @@ def _signal_group(pid, sig):
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def _pidfd(pid):
-    """A descriptor that becomes readable when `pid` exits (Linux 5.3+), else None."""
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return None
 
 
 def _address_space_limit(mem_mib):

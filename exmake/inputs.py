@@ -15,6 +15,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from exmake.fs.hashcache import signature
+
 GLOB_CHARS = re.compile(r"[*?\[]")
 
 
@@ -33,8 +35,7 @@ class InputSpec:
 
 def stat_signature(path):
     """(dev, inode, size, mtime_ns): what changes when a file or a directory listing may have."""
-    st = os.stat(path)
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    return signature(os.stat(path))
 
 
 def expand_input(root, name, pattern, line, excluded=()):

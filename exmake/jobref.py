@@ -13,7 +13,7 @@ import os
 import re
 
 from exmake.errors import StaleJob, UsageError
-from exmake.fs.jobdir import JOBID_RE, LATEST
+from exmake.fs.jobdir import JOBID_RE, LATEST, listing
 from exmake.recipe import NAME_RE, URD_REF_RE, suggest
 
 LATEST_RE = re.compile(rf"^([A-Za-z_][A-Za-z0-9_]*)-{LATEST}$")
@@ -48,7 +48,7 @@ def resolve(ws, ref):
 
 def older(ws, name, back):
     """NAME~K: successful job directories of `name`, newest (highest N) first."""
-    numbers = sorted((int(m.group(2)) for m in map(JOBID_RE.match, _listing(ws.jobdirs.workdir))
+    numbers = sorted((int(m.group(2)) for m in map(JOBID_RE.match, listing(ws.jobdirs.workdir))
                       if m and m.group(1) == name), reverse=True)
     done = [f"{name}-{n}" for n in numbers if ws.jobdirs.is_success(f"{name}-{n}")]
     if int(back) >= len(done):
@@ -71,13 +71,6 @@ def from_log(ws, ref):
     if not os.path.isdir(ws.jobdirs.path(job["jobid"])):
         raise UsageError(f"{ref}: {job['jobid']} was recorded there but its directory is gone")
     return job["jobid"]
-
-
-def _listing(workdir):
-    try:
-        return os.listdir(workdir)
-    except FileNotFoundError:
-        return []
 
 
 def current(ws, name):

@@ -17,12 +17,14 @@ WORKDIR_SCAN_BYTES = 1 << 20  # a top-level `workdir:` sits near the top of any 
 WORKDIR_RE = re.compile(r"""^workdir:[ \t]*(["']?)([^"'#\n]+?)\1[ \t]*(?:#.*)?$""", re.M)
 
 
-def guess_workdir(recipe_path):
-    try:
-        with open(recipe_path, "rb") as f:
-            text = f.read(WORKDIR_SCAN_BYTES).decode("utf-8", "replace")
-    except OSError:
-        return None
+def guess_workdir(recipe_path, text=None):
+    """Where the recipe's workdir most likely is; `text`: the recipe, if already read."""
+    if text is None:
+        try:
+            with open(recipe_path, "rb") as f:
+                text = f.read(WORKDIR_SCAN_BYTES).decode("utf-8", "replace")
+        except OSError:
+            return None
     match = WORKDIR_RE.search(text)
     return os.path.join(os.path.dirname(os.path.abspath(recipe_path)), match.group(2) if match else "work")
 

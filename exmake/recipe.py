@@ -96,7 +96,7 @@ def load_recipe(path):
     text = read_text(path)
     digest = hashlib.sha256(text.encode()).hexdigest()
     from exmake.noop import guess_workdir
-    workdir = guess_workdir(path)
+    workdir = guess_workdir(path, text)
     data = parsecache.load(workdir, path, digest) if workdir else None
     cached = data is not None
     if not cached:

@@ -16,7 +16,7 @@ trash, which the next gc empties. Nothing outside the workdir is touched.
 import os
 import shutil
 
-from exmake.fs.jobdir import JOBID_RE
+from exmake.fs.jobdir import JOBID_RE, listing
 
 
 def is_job_directory(path):
@@ -41,7 +41,7 @@ def plan(ws, keep_entries, survey):
     """({jobid: reason kept}, [jobids to remove]) for the workdir of `ws`.
     `survey()` returns {name: Outcome} of a dry run over every recipe job."""
     workdir = ws.recipe.workdir
-    jobids = sorted(e for e in _listing(workdir) if is_job_directory(os.path.join(workdir, e)))
+    jobids = sorted(e for e in listing(workdir) if is_job_directory(os.path.join(workdir, e)))
     keep = {}
     for name, outcome in survey().items():
         if outcome.state == "fresh":
@@ -65,17 +65,10 @@ def plan(ws, keep_entries, survey):
     return {j: keep[j] for j in jobids if j in keep}, [j for j in jobids if j not in keep]
 
 
-def _listing(workdir):
-    try:
-        return os.listdir(workdir)
-    except FileNotFoundError:
-        return []
-
-
 def _linked_jobs(ws):
     """(jobid, link) for every LATEST link and every result symlink into the workdir."""
     workdir = os.path.realpath(ws.recipe.workdir)
-    for entry in _listing(ws.recipe.workdir):
+    for entry in listing(ws.recipe.workdir):
         link = os.path.join(ws.recipe.workdir, entry)
         if entry.endswith("-LATEST") and os.path.islink(link):
             yield os.readlink(link), link
@@ -120,5 +113,5 @@ def remove(ws, jobids):
 
 
 def empty_trash(trash):
-    for entry in _listing(trash):
+    for entry in listing(trash):
         shutil.rmtree(os.path.join(trash, entry), ignore_errors=True)

@@ -22,7 +22,7 @@ def write_bytes(path, data, fsync=True):
                 os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        _unlink_quietly(tmp)
+        unlink_quietly(tmp)
         raise
 
 
@@ -44,12 +44,12 @@ def symlink(target, link_path):
     """Point `link_path` at `target` atomically (make a new link, rename it over)."""
     directory = os.path.dirname(link_path) or "."
     tmp = os.path.join(directory, f".tmp-link-{os.getpid()}-{os.path.basename(link_path)}")
-    _unlink_quietly(tmp)
+    unlink_quietly(tmp)
     os.symlink(target, tmp)
     try:
         os.replace(tmp, link_path)
     except BaseException:
-        _unlink_quietly(tmp)
+        unlink_quietly(tmp)
         raise
 
 
@@ -62,7 +62,8 @@ def fsync_dir(path):
         os.close(fd)
 
 
-def _unlink_quietly(path):
+def unlink_quietly(path):
+    """Remove `path` if it is there."""
     try:
         os.unlink(path)
     except FileNotFoundError:

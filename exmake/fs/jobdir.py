@@ -92,7 +92,7 @@ class JobDirs:
     def finish(self, jobid, building, post):
         """Write post.json last and move the building directory into place."""
         atomic.write_json(os.path.join(building, POST), post)
-        _unlink_quietly(os.path.join(building, ".lock"))
+        atomic.unlink_quietly(os.path.join(building, ".lock"))
         # rename(2) may replace an empty directory: the reservation.
         os.rename(building, self.path(jobid))
         atomic.fsync_dir(self.workdir)
@@ -130,11 +130,7 @@ class JobDirs:
 
     def scan(self):
         """Yield (jobid, setup, post) for every finished job directory."""
-        try:
-            entries = sorted(os.listdir(self.workdir))
-        except FileNotFoundError:
-            return
-        for entry in entries:
+        for entry in listing(self.workdir):
             if JOBID_RE.match(entry) and not os.path.islink(self.path(entry)):
                 post = self.read_post(entry)
                 setup = self.read_setup(entry)
@@ -171,11 +167,12 @@ class JobDirs:
         return removed
 
 
-def _unlink_quietly(path):
+def listing(path):
+    """The sorted entries of a directory; none if it does not exist."""
     try:
-        os.unlink(path)
+        return sorted(os.listdir(path))
     except FileNotFoundError:
-        pass
+        return []
 
 
 def _rmdir_quietly(path):

@@ -110,7 +110,7 @@ def _collect(workers, on_done=None):
         for fd, worker in workers.items():
             os.set_blocking(fd, False)
             selector.register(fd, selectors.EVENT_READ, worker)
-            worker.pidfd = _pidfd(worker.pid)
+            worker.pidfd = pidfd_or_none(worker.pid)
             if worker.pidfd is not None:
                 by_pidfd[worker.pidfd] = worker
                 selector.register(worker.pidfd, selectors.EVENT_READ, worker)
@@ -168,7 +168,8 @@ def _reap(worker, selector, finished, block):
     finished[worker.sliceno] = worker
 
 
-def _pidfd(pid):
+def pidfd_or_none(pid):
+    """A descriptor that becomes readable when `pid` exits (Linux 5.3+), else None."""
     try:
         return os.pidfd_open(pid)
     except (AttributeError, OSError):
