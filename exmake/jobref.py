@@ -1,6 +1,7 @@
 """Job references: the ways a person names one job directory.
 
-    NAME               the job's current fresh directory (exit 1 if it is stale)
+    NAME               the job's current fresh directory (exit 1 if it is stale;
+                       `show` falls back to its latest attempt if that failed)
     NAME-N             that job directory
     NAME-LATEST        the directory the latest build used for NAME
     NAME~K             the K-th successful job of that name before the newest
@@ -12,7 +13,7 @@
 import os
 import re
 
-from exmake.errors import StaleJob, UsageError
+from exmake.errors import UsageError
 from exmake.fs.jobdir import JOBID_RE, LATEST, listing
 from exmake.recipe import NAME_RE, URD_REF_RE, suggest
 
@@ -25,8 +26,11 @@ def is_urd_ref(text):
     return bool(URD_REF_RE.match(text))
 
 
-def resolve(ws, ref):
-    """The job id `ref` stands for; UsageError (exit 2) if it names nothing."""
+def resolve(ws, ref, current):
+    """The job id `ref` stands for; UsageError (exit 2) if it names nothing.
+    `current(ws, name)` answers a bare NAME (see exmake.rebuilder.current_job):
+    passed in, so that this module stays below the rebuilder, which uses
+    `from_log` for dependencies on logged jobs."""
     jobdirs = ws.jobdirs
     if LATEST_RE.match(ref):
         jobid = jobdirs.latest(LATEST_RE.match(ref).group(1))
@@ -71,14 +75,3 @@ def from_log(ws, ref):
     if not os.path.isdir(ws.jobdirs.path(job["jobid"])):
         raise UsageError(f"{ref}: {job['jobid']} was recorded there but its directory is gone")
     return job["jobid"]
-
-
-def current(ws, name):
-    """The fresh job directory of recipe job `name`, surveying without running anything."""
-    from exmake.build import Build, BuildOptions
-    from exmake.report import Reporter
-    outcome = Build(ws, BuildOptions(dry_run=True), Reporter(enabled=False)).run([name])[name]
-    if outcome.state != "fresh":
-        why = "; ".join(outcome.reasons) or outcome.state
-        raise StaleJob(f"{name} is {outcome.state} ({why}); run `exmake {name}` first")
-    return outcome.jobid

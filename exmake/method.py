@@ -17,6 +17,7 @@ recipe's tree (found by following imports), and of the depend_extra files.
 import ast
 import os
 
+from exmake.fs.hashcache import signature
 from exmake.fs.hashing import hash_bytes
 
 FUNCTIONS = ("prepare", "analysis", "synthesis")
@@ -170,47 +171,89 @@ def _same_name(a, b):
     return a.replace("_", "-").lower() == b.replace("_", "-").lower()
 
 
-def code_digest(script):
-    """{what: digest} for the script's normalised code, each local module it imports,
-    and each depend_extra file; `what` reads well in a reason ("module x.py")."""
+class CodeIdentity:
+    """What a job script's result depends on in code, computed in one place
+    for the job key, the no-op stamp and the watcher (they must never disagree).
+
+    digest:      {what: digest} for the script's normalised code, each local
+                 module it imports and each depend_extra file; `what` reads
+                 well in a reason ("module lib/x.py").
+    files:       [[path, stat signature], ...] of every file read for it; each
+                 signature is taken *before* the file is read, so an edit made
+                 meanwhile shows at the next build.
+    absent:      paths that were looked for and not found, and whose
+                 appearance would change where an import comes from: `x.py`
+                 or a package `x/` in a directory searched before the one the
+                 module was found in (or where it was not found at all), or
+                 `x/__init__.py` beside a found `x.py`.
+    directories: the directories those absent paths would appear in (what
+                 a watcher watches).
+    Not covered: compiled extension modules (`x.*.so`) appearing beside a
+    local module.
+    """
+
+    __slots__ = ("digest", "files", "absent", "directories")
+
+    def __init__(self, digest, files, absent):
+        self.digest, self.files, self.absent = digest, files, sorted(absent)
+        self.directories = sorted({os.path.dirname(p) for p in absent})
+
+
+def code_identity(script):
+    """The CodeIdentity of a job script; MethodError (naming file and line) if
+    the script or a module it imports cannot be read or parsed."""
     root = script.search_dirs[-1]
-    code = {f"job script {script.label}": hash_bytes(_normalised(script.path).encode())}
-    for module in sorted(local_modules(script)):
-        code[f"module {os.path.relpath(module, root)}"] = hash_bytes(_normalised(module).encode())
+    files, absent = {}, set()
+    digest = {f"job script {script.label}": _hash_code(script.path, files)}
+    for module in sorted(_local_modules(script, absent)):
+        digest[f"module {os.path.relpath(module, root)}"] = _hash_code(module, files)
     for path in script.depend_extra:
-        with open(path, "rb") as f:
-            code[f"depend_extra {os.path.relpath(path, root)}"] = hash_bytes(f.read())
-    return code
+        files[path] = _signature(path)
+        try:
+            with open(path, "rb") as f:
+                digest[f"depend_extra {os.path.relpath(path, root)}"] = hash_bytes(f.read())
+        except OSError as exc:
+            raise MethodError(f"depend_extra file {path}: {exc.strerror}", script.path, 1) from None
+    return CodeIdentity(digest, [[p, s] for p, s in files.items() if s is not None], absent)
 
 
-def watched_files(script):
-    """Every file whose change changes the script's code digest."""
-    return [script.path, *sorted(local_modules(script)), *script.depend_extra]
+def _signature(path):
+    try:
+        return list(signature(os.stat(path)))
+    except OSError:
+        return None
+
+
+def _hash_code(path, files):
+    files[path] = _signature(path)  # before reading: see CodeIdentity
+    return hash_bytes(_normalised(path).encode())
 
 
 def _normalised(path):
     return ast.dump(_parse(path), include_attributes=False)
 
 
-def local_modules(script):
-    """Absolute paths of the modules from the recipe's tree the script imports, transitively."""
+def _local_modules(script, absent):
+    """Absolute paths of the modules from the recipe's tree the script imports,
+    transitively; `absent` collects the paths whose appearance would change
+    that (see CodeIdentity)."""
     found, todo = set(), [script.path]
     while todo:
         current = todo.pop()
-        for module in _imported_files(current, script.search_dirs):
+        for module in _imported_files(current, script.search_dirs, absent):
             if module not in found and module != script.path:
                 found.add(module)
                 todo.append(module)
     return found
 
 
-def _imported_files(path, search_dirs):
+def _imported_files(path, search_dirs, absent):
     tree = _parse(path)
     here = os.path.dirname(path)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                yield from _module_files(alias.name, search_dirs)
+                yield from _module_files(alias.name, search_dirs, absent)
         elif isinstance(node, ast.ImportFrom):
             if node.level:  # relative: from the importing module's package
                 base = here
@@ -221,26 +264,46 @@ def _imported_files(path, search_dirs):
             else:
                 dirs, prefix = search_dirs, node.module
             if prefix:
-                yield from _module_files(prefix, dirs)
+                yield from _module_files(prefix, dirs, absent)
             for alias in node.names:  # `from pkg import sub` may name a submodule
-                yield from _module_files(f"{prefix}.{alias.name}" if prefix else alias.name, dirs)
+                yield from _module_files(f"{prefix}.{alias.name}" if prefix else alias.name, dirs, absent)
 
 
-def _module_files(dotted, dirs):
-    """Files executed by importing `dotted` from one of `dirs` (packages' __init__ included)."""
+def _module_files(dotted, dirs, absent):
+    """Files executed by importing `dotted` from `dirs` (packages' __init__
+    included); `absent` collects the paths that would shadow what was found.
+
+    A directory without __init__.py is a namespace package (PEP 420): its
+    modules are local too, and since its portions may lie in several of
+    `dirs`, the later ones are searched as well (more files in the identity
+    can only cost a rebuild, a missing one a wrong reuse)."""
     parts = dotted.split(".")
     for top in dirs:
-        files = []
-        for depth in range(1, len(parts) + 1):
-            base = os.path.join(top, *parts[:depth])
-            if os.path.isfile(base + ".py"):
-                files.append(base + ".py")
-                break
-            if os.path.isfile(os.path.join(base, "__init__.py")):
-                files.append(os.path.join(base, "__init__.py"))
-            else:
-                files = [] if depth == 1 else files
-                break
-        if files:
-            yield from files
+        files, namespace = _resolve_in(top, parts, absent)
+        yield from files
+        if files and not namespace:
             return
+
+
+def _resolve_in(top, parts, absent):
+    """([files], top-level name is a namespace package) for `parts` under `top`.
+    The import system prefers, in one directory, a regular package `x/`
+    (with __init__.py) to a module `x.py`, and that to a namespace `x/`."""
+    files, directory, namespace = [], top, False
+    for depth, part in enumerate(parts):
+        base = os.path.join(directory, part)
+        init = os.path.join(base, "__init__.py")
+        if os.path.isfile(init):
+            files.append(init)
+        elif os.path.isfile(base + ".py"):
+            files.append(base + ".py")
+            absent.add(init)
+            break
+        elif os.path.isdir(base):
+            absent.update((init, base + ".py"))
+            namespace = namespace or depth == 0
+        else:
+            absent.update((base, base + ".py"))
+            break
+        directory = base
+    return files, namespace

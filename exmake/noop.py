@@ -10,6 +10,7 @@ recipe's signature).
 import os
 import re
 
+from exmake.defaults import key_context
 from exmake.fs import stamp
 from exmake.fs.store import Store
 
@@ -43,5 +44,5 @@ def unchanged_build(recipe_path, targets):
         raw = store.get("stamps", stamp.stamp_id(recipe_path, targets))
     finally:
         store.close()
-    record = stamp.still_valid(raw) if raw else None
+    record = stamp.still_valid(raw, key_context()) if raw else None
     return (record, lmdb_dir) if record else None

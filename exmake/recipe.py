@@ -16,6 +16,7 @@ from exmake import resources
 from exmake.errors import RecipeError
 from exmake.fs import parsecache
 from exmake.inputs import expand_input, stat_signature
+from exmake.defaults import default_slices
 from exmake.method import MethodError, load_method
 from exmake.yamlsource import YamlList, YamlMap, load_yaml, read_text
 
@@ -112,14 +113,6 @@ def save_parsed(recipe):
     if recipe.parsed is not None:
         parsecache.save(recipe.workdir, recipe.path, recipe.digest, recipe.parsed)
         recipe.parsed = None
-
-
-def default_slices():
-    """Slices when the recipe sets none: the CPUs here, unless a cluster batch
-    script passes the count its submitting exmake used (the count is part of
-    the key, and a compute node may have other CPUs than the login node)."""
-    given = os.environ.get("EXMAKE_DEFAULT_SLICES", "")
-    return int(given) if given.isdigit() and int(given) > 0 else (os.cpu_count() or 1)
 
 
 def suggest(word, choices):

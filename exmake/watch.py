@@ -29,15 +29,22 @@ CONTENT_EVENTS = frozenset({"created", "modified", "deleted", "moved", "closed"}
 
 
 class WatchSet:
-    """What one recipe reads: exact files, directories watched whole, glob patterns."""
+    """What one recipe reads: exact files, directories watched whole, glob
+    patterns, and directories whose listing decides a job script's imports.
+
+    A job script's files and import directories come from
+    exmake.method.code_identity, the same answer the job key and the no-op
+    stamp use, so the three never disagree about what a script depends on.
+    """
 
     def __init__(self, recipe):
-        from exmake.method import watched_files
+        from exmake.method import MethodError, code_identity
         self.recipe = recipe
         self.excluded = [os.path.realpath(recipe.workdir), os.path.realpath(recipe.results)]
         self.files = {os.path.realpath(recipe.path): None}   # path -> jobs reading it (None: all)
         self.trees = {}                                     # dir -> jobs (anything under it)
         self.globs = {}                                     # pattern -> jobs
+        self.absent = {}                                    # path -> jobs (a module that would shadow one)
         for name, job in recipe.jobs.items():
             for spec in job.inputs.values():
                 path = os.path.realpath(spec.path) if spec.kind != "glob" else spec.path
@@ -48,13 +55,22 @@ class WatchSet:
                 else:
                     self.globs.setdefault(path, set()).add(name)
             if job.method:
-                for path in watched_files(job.method):
+                try:
+                    code = code_identity(job.method)
+                    files, absent = [p for p, _ in code.files], code.absent
+                except MethodError as exc:  # the build says so; watch where a fix would land
+                    files, absent = [exc.path or job.method.path], []
+                for path in files:
                     self.files.setdefault(os.path.realpath(path), set()).add(name)
+                for path in absent:
+                    self.absent.setdefault(path, set()).add(name)
 
     def directories(self):
         """{directory: recursive?} to give the observer."""
         dirs = {}
         for path in self.files:
+            dirs.setdefault(os.path.dirname(path), False)
+        for path in self.absent:
             dirs.setdefault(os.path.dirname(path), False)
         for path in self.trees:
             dirs[path] = True
@@ -73,6 +89,7 @@ class WatchSet:
         if real in self.files:
             return self.files[real]
         jobs = set()
+        jobs |= self.absent.get(path, set()) | self.absent.get(real, set())
         for tree, names in self.trees.items():
             if real.startswith(tree + os.sep) or real == tree:
                 jobs |= names

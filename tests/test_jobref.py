@@ -92,7 +92,7 @@ def test_stale_name_is_exit_1(project):
     project.run(expect=0)
     project.recipe(recipe(2))
     result = project.run("path", "a", expect=1)
-    assert "a is stale" in result.err and "exmake a" in result.err
+    assert "a is stale" in result.err and "exmake build a" in result.err
     assert project.run("path", "a-LATEST", expect=0).out.strip().endswith("/work/a-1")
 
 

@@ -69,10 +69,12 @@ def main(args):
     try:
         targets = graph.select_targets(ws.recipe, args.targets)
         reporter.job_lines = {name: (ws.recipe.path, job.line) for name, job in ws.recipe.jobs.items()}
+        if args.dry_run:
+            return _dry_run(args, ws, targets, reporter, started)
         backend = _backend(args, ws.recipe)
-        if backend is not None and not args.dry_run:
+        if backend is not None:
             return _cluster(args, ws, backend, targets, reporter, started)
-        options = BuildOptions(args.jobs, args.keep_going, args.always_make, args.dry_run)
+        options = BuildOptions(args.jobs, args.keep_going, args.always_make)
         build = Build(ws, options, reporter)
         try:
             outcomes = build.run(targets)
@@ -84,15 +86,25 @@ def main(args):
             if args.json:
                 print_json(_document("INTERRUPTED", build.outcomes))
             raise
-        failed = any(o.state == "failed" for o in outcomes.values()) and not args.dry_run
-        if not args.dry_run:
-            build.stamp(args.targets)
-            save_parsed(ws.recipe)  # only after a build: bad input writes nothing
-            _log(ws.store, args, ws.recipe, targets, "FAILURE" if failed else "SUCCESS", started,
-                 build.log_jobs())
+        failed = any(o.state == "failed" for o in outcomes.values())
+        build.stamp(args.targets)
+        save_parsed(ws.recipe)  # only after a build: bad input writes nothing
+        _log(ws.store, args, ws.recipe, targets, "FAILURE" if failed else "SUCCESS", started,
+             build.log_jobs())
     finally:
         ws.close()
     return _report(args, reporter, outcomes, started, "FAILURE" if failed else "SUCCESS")
+
+
+def _dry_run(args, ws, targets, reporter, started):
+    """-n: the rebuilder's survey, printed; runs and writes nothing. A job whose
+    last attempt with this key failed shows as failed (it would run again)."""
+    from exmake.rebuilder import survey
+    outcomes = survey(ws, targets, force=args.always_make)
+    reporter.start(len(outcomes))
+    for name, outcome in outcomes.items():
+        reporter.job_done(name, outcome)
+    return _report(args, reporter, outcomes, started, "SUCCESS")
 
 
 def _backend(args, recipe):

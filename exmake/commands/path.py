@@ -6,6 +6,7 @@ Example: `cat $(exmake path count)/counts.txt`.
 
 from exmake import jobref
 from exmake.commands import open_workspace
+from exmake.rebuilder import current_job
 
 
 def add_arguments(parser):
@@ -15,7 +16,7 @@ def add_arguments(parser):
 def main(args):
     ws = open_workspace(args, readonly=True)
     try:
-        print(ws.jobdirs.path(jobref.resolve(ws, args.job)))
+        print(ws.jobdirs.path(jobref.resolve(ws, args.job, current_job)))
     finally:
         ws.close()
     return 0

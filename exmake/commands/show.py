@@ -1,12 +1,14 @@
 """Print a job's setup and result: command, key, inputs, dependencies, outcome, outputs.
 
-JOB is NAME (its current fresh job), NAME-N, or NAME-LATEST.
+JOB is NAME (its current fresh job or, if its latest attempt failed, that
+attempt), NAME-N, or NAME-LATEST.
 """
 
 import os
 
 from exmake import jobref
 from exmake.commands import open_workspace, print_json
+from exmake.rebuilder import current_job
 from exmake.report import show_path
 
 
@@ -18,7 +20,7 @@ def add_arguments(parser):
 def main(args):
     ws = open_workspace(args, readonly=True)
     try:
-        jobid = jobref.resolve(ws, args.job)
+        jobid = jobref.resolve(ws, args.job, lambda ws, name: current_job(ws, name, failed_ok=True))
         setup, post = ws.jobdirs.read_setup(jobid), ws.jobdirs.read_post(jobid)
         path = ws.jobdirs.path(jobid)
     finally:

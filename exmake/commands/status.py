@@ -6,7 +6,7 @@ Runs nothing and writes nothing.
 import os
 
 from exmake.commands import open_workspace, outcome_json, print_json
-from exmake.report import Reporter, show_path
+from exmake.report import show_path
 
 
 def add_arguments(parser):
@@ -15,9 +15,10 @@ def add_arguments(parser):
 
 
 def survey(ws, targets):
-    """{name: Outcome} of a dry run over `targets` and their dependencies."""
-    from exmake.build import Build, BuildOptions  # not at import: the fast path needs no YAML
-    return Build(ws, BuildOptions(dry_run=True), Reporter(enabled=False)).run(targets)
+    """{name: Outcome} of a dry run over `targets` and their dependencies (the
+    rebuilder's, which every command shares)."""
+    from exmake.rebuilder import survey as rebuilder_survey  # not at import: the fast path needs no YAML
+    return rebuilder_survey(ws, targets)
 
 
 def describe(outcome):
@@ -25,7 +26,7 @@ def describe(outcome):
     if outcome.state == "fresh":
         return "fresh", outcome.jobid
     if outcome.state == "failed":
-        return "failed", f"{outcome.jobid} failed; " + "; ".join(outcome.reasons)
+        return "failed", "; ".join(outcome.reasons)
     if outcome.detail.get("never_built") or outcome.reasons[:1] == ["no earlier job"]:
         return "never built", "; ".join(r for r in outcome.reasons if r != "no earlier job")
     return "stale", "; ".join(outcome.reasons)

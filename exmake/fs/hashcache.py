@@ -1,9 +1,14 @@
 """File content hashes, cached on their stat signature.
 
 A record in the `hashes` database maps an absolute path to
-`dev ino size mtime_ns hashed_at_ns digest` (ASCII, space separated). A
-cached digest is used only when the file's (dev, inode, size, mtime_ns) are
-unchanged *and* the mtime was older than RACY_WINDOW_NS when it was hashed.
+`dev ino size mtime_ns ctime_ns hashed_at_ns digest` (ASCII, space
+separated). A cached digest is used only when the file's (dev, inode, size,
+mtime_ns, ctime_ns) are unchanged *and* the mtime was older than
+RACY_WINDOW_NS when it was hashed. The ctime is there because a same-size
+rewrite in place can restore the mtime (`rsync --inplace -t`, `cp -p` onto
+an existing file) but not the ctime, which only the kernel sets; git's
+index keeps it for the same reason. (Left open: a rewrite that restores the
+mtime within the same ctime tick as the hash was taken.)
 The second condition guards the "racy" case: a file written twice within one
 timestamp tick keeps its mtime, so a hash taken between the two writes would
 otherwise be trusted forever (git's racy-clean problem). Coarse filesystems
@@ -21,8 +26,9 @@ DIGEST_RE = re.compile(r"^b3:[0-9a-f]{64}$")
 
 
 def signature(st):
-    """The parts of a stat result that change when a file's content may have."""
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    """The parts of a stat result that change when a file's content may have:
+    (dev, inode, size, mtime_ns, ctime_ns)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 class HashCache:
@@ -65,13 +71,13 @@ def _trusted(record, sig):
     if record is None:
         return None
     parts = record.decode("ascii", "replace").split(" ")
-    if len(parts) != 6 or not DIGEST_RE.match(parts[5]):
-        return None
+    if len(parts) != 7 or not DIGEST_RE.match(parts[6]):
+        return None  # torn, foreign, or the older record without a ctime: hash again
     try:
-        cached = tuple(int(p) for p in parts[:4])
-        hashed_at = int(parts[4])
+        cached = tuple(int(p) for p in parts[:5])
+        hashed_at = int(parts[5])
     except ValueError:
         return None
     if cached != sig or hashed_at - sig[3] < RACY_WINDOW_NS:
         return None
-    return parts[5]
+    return parts[6]

@@ -14,21 +14,24 @@ timestamp tick of being read could change again without changing its
 signature.
 
 Record (JSON, in the store's `stamps` database, key = stamp_id):
-    {"format": 3, "recipe": [path, sig], "recipe_digest": sha256 of its text,
+    {"format": 4, "recipe": [path, sig], "recipe_digest": sha256 of its text,
+     "context": what else keys depend on (exmake.defaults.key_context),
      "targets": [resolved target names], "all_jobs": [every job of the recipe],
      "files": [[path, sig], ...],
      "dirs": [[path, sig], ...], "jobs": [[name, jobid, job path, key], ...],
      "links": [[link path, target], ...]}
-where sig = [dev, inode, size, mtime_ns].
+where sig = [dev, inode, size, mtime_ns, ctime_ns] (see exmake.fs.hashcache.signature),
+or null in "files" for a path that must still not exist (a module that
+would shadow one a job script imports: see exmake.method.CodeIdentity).
 """
 
 import json
 import os
 
-from exmake.fs.hashcache import RACY_WINDOW_NS
+from exmake.fs.hashcache import RACY_WINDOW_NS, signature
 from exmake.fs.hashing import hash_bytes
 
-FORMAT = 3
+FORMAT = 4
 
 
 def stamp_id(recipe_path, targets):
@@ -37,30 +40,35 @@ def stamp_id(recipe_path, targets):
     return hash_bytes(text.encode()).encode()
 
 
-def make_stamp(recipe_entry, recipe_digest, targets, all_jobs, files, dirs, jobs, links, started_ns):
+def make_stamp(recipe_entry, recipe_digest, targets, all_jobs, files, dirs, jobs, links, started_ns, context):
     """The stamp JSON bytes, or None if any entry is too recent to trust."""
     entries = [recipe_entry, *files, *dirs]
-    if any(sig[3] > started_ns - RACY_WINDOW_NS for _, sig in entries):
+    if any(sig and sig[3] > started_ns - RACY_WINDOW_NS for _, sig in entries):
         return None
-    record = {"format": FORMAT, "recipe": recipe_entry, "recipe_digest": recipe_digest,
+    record = {"format": FORMAT, "recipe": recipe_entry, "recipe_digest": recipe_digest, "context": context,
               "targets": targets, "all_jobs": all_jobs, "files": files, "dirs": dirs, "jobs": jobs, "links": links}
     return json.dumps(record, separators=(",", ":")).encode()
 
 
-def still_valid(raw):
-    """The stamp record if everything it recorded is unchanged, else None."""
+def still_valid(raw, context):
+    """The stamp record if everything it recorded, and the key `context`, are
+    unchanged, else None."""
     try:
         record = json.loads(raw)
     except ValueError:
         return None
-    if record.get("format") != FORMAT:
+    if record.get("format") != FORMAT or record.get("context") != context:
         return None
     for path, sig in (record["recipe"], *record["files"], *record["dirs"]):
+        if sig is None:
+            if os.path.lexists(path):
+                return None
+            continue
         try:
             st = os.stat(path)
         except OSError:
             return None
-        if [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns] != sig:
+        if list(signature(st)) != sig:
             return None
     for _, _, job_path, _ in record["jobs"]:
         if not os.path.exists(os.path.join(job_path, "post.json")):

@@ -1,0 +1,202 @@
+"""The rebuilder: one answer to "is this job fresh, and why" for build, -n,
+status, why, gc, show, the no-op stamp and watch; and the defects of issue 10
+that came from those answers disagreeing."""
+
+import json
+import os
+import time
+
+from conftest import age
+from test_noop_fast_path import FAST, settled
+from test_watch import Watching
+
+
+def states(result):
+    return {n: j["state"] for n, j in json.loads(result.out)["jobs"].items()}
+
+
+SCRIPT_USING_LIB = """\
+from lib.wordlib import shout
+
+def synthesis(job):
+    job.json_save(shout("hi"), "v.json")
+"""
+
+
+def test_a_module_in_a_namespace_package_is_part_of_the_identity(project):
+    """Defect 1: `from lib.wordlib import f` with lib/ lacking __init__.py."""
+    project.recipe("jobs:\n  m:\n    method: m.py\n")
+    project.write("m.py", SCRIPT_USING_LIB)
+    project.write("lib/wordlib.py", "def shout(s):\n    return s.upper()\n")
+    project.run(expect=0)
+    assert json.loads(project.read("work/m-1/v.json")) == "HI"
+    project.write("lib/wordlib.py", "def shout(s):\n    return s.upper() + '!'\n")
+    result = project.run("-v", "--json", expect=0)
+    assert states(result) == {"m": "built"}
+    assert "module lib/wordlib.py changed" in json.loads(result.out)["jobs"]["m"]["reasons"]
+    assert json.loads(project.read("work/m-LATEST/v.json")) == "HI!"
+
+
+OPTIONAL_IMPORT = """\
+try:
+    from extra import VALUE
+except ImportError:
+    VALUE = 0
+
+def synthesis(job):
+    job.json_save(VALUE, "v.json")
+"""
+
+
+def test_a_new_local_module_is_seen_by_the_fast_path_dry_run_and_build_alike(project):
+    """Defect 9: a module that appears where an import looks made the fast path say
+    "reused" while -n said stale."""
+    settled(project, "jobs:\n  m:\n    method: m.py\n", {"m.py": OPTIONAL_IMPORT})
+    extra = project.write("extra.py", "VALUE = 7\n")
+    past = time.time() - 5
+    os.utime(extra, (past, past))  # only the new file: everything the stamp recorded is as it was
+    dry = project.run("-n", "--json", expect=0)
+    assert states(dry) == {"m": "stale"}
+    result = project.run("-v", expect=0)
+    assert FAST not in result.out and "module extra.py added" in result.out
+    assert json.loads(project.read("work/m-LATEST/v.json")) == 7
+
+
+SLICED = """\
+def analysis(sliceno):
+    return 1
+
+def synthesis(analysis_res, job):
+    job.json_save(sum(analysis_res), "n.json")
+"""
+
+
+def test_a_changed_default_slice_count_is_seen_by_the_fast_path(project):
+    """Defect 9: the default slice count (CPUs, or EXMAKE_DEFAULT_SLICES) is in the
+    key, so the stamp must not answer for another one."""
+    project.recipe("jobs:\n  s:\n    method: s.py\n")
+    project.write("s.py", SLICED)
+    age(project.root)
+    two = {"EXMAKE_DEFAULT_SLICES": "2"}
+    project.run(env=two, expect=0)
+    assert FAST in project.run("-v", env=two, expect=0).out
+    result = project.run("--json", env={"EXMAKE_DEFAULT_SLICES": "3"}, expect=0)
+    assert states(result) == {"s": "built"}
+    assert json.loads(project.read("work/s-LATEST/n.json")) == 3
+
+
+def test_a_same_size_rewrite_with_the_mtime_restored_is_seen(project):
+    """Defect 10: `rsync --inplace -t` / `cp -p` onto an existing file keep size and
+    mtime; only the ctime tells. Both the stamp and the hash cache must see it."""
+    settled(project, 'jobs:\n  a:\n    run: "cat {inputs.t} > o"\n    inputs: {t: data.txt}\n',
+            {"data.txt": "aaaa\n"})
+    path = project.root / "data.txt"
+    before = os.stat(path)
+    time.sleep(0.05)  # a later ctime than the one recorded
+    with open(path, "r+b") as f:  # in place: same inode, same size
+        f.write(b"bbbb\n")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(path).st_mtime_ns == before.st_mtime_ns
+    assert states(project.run("-n", "--json", expect=0)) == {"a": "stale"}  # the hash cache
+    result = project.run("--json", expect=0)  # the stamp
+    assert states(result) == {"a": "built"}
+    assert project.read("work/a-LATEST/o") == "bbbb\n"
+
+
+FAILING = """\
+jobs:
+  broken:
+    run: "echo half > out; exit 3"
+  after:
+    run: "cat {deps.b}/out > o"
+    deps: {b: broken}
+  ok:
+    run: "echo fine > o"
+"""
+
+
+def test_one_failed_job_does_not_stop_status_dry_run_or_gc(project):
+    """Defect 11: after one failed job, status called an unrelated fresh job stale,
+    -n listed only some jobs and `gc -n` would delete an unrelated current job."""
+    project.recipe(FAILING)
+    project.run("-k", expect=1)
+    status = json.loads(project.run("status", "--json", expect=0).out)
+    assert {n: j["state"] for n, j in status.items()} == {"broken": "failed", "after": "stale",
+                                                          "ok": "fresh"}
+    assert "last attempt broken-1 failed" in status["broken"]["reasons"]
+    assert "dependency b will run" in status["after"]["reasons"]
+    assert states(project.run("-n", "--json", expect=0)) == {"broken": "failed", "after": "stale",
+                                                              "ok": "fresh"}
+    gc = project.run("gc", "-n", "--keep", "0", expect=0)
+    assert "ok-1" not in gc.out
+
+
+def test_a_failed_job_can_be_shown_and_its_next_attempt_names_it(project):
+    """Defect 22: `show NAME` refused a failed job, and each new attempt said
+    "no earlier job"."""
+    project.recipe(FAILING)
+    project.run("broken", expect=1)
+    shown = project.run("show", "broken", expect=0)
+    assert "broken-1" in shown.out and "FAILURE" in shown.out and "exit status 3" in shown.out
+    again = project.run("broken", "--json", expect=1)
+    reasons = json.loads(again.out)["jobs"]["broken"]["reasons"]
+    assert "last attempt broken-1 failed" in reasons and "no earlier job" not in reasons
+    assert project.run("path", "broken", expect=1).code == 1  # path never names a failure
+
+
+def test_verbose_prints_why_a_job_was_reused(project):
+    """Defect 23: -v promised reasons for reused jobs and printed none."""
+    project.recipe('jobs:\n  a:\n    run: "echo 1 > o"\n')
+    project.run(expect=0)
+    project.recipe('jobs:\n  a:\n    run: "echo 1 > o"\n# an edit that changes no job\n')
+    result = project.run("-v", expect=0)
+    assert "reused  a-1" in result.out and "(same code, options and inputs as a-1)" in result.out
+    quiet = project.run(expect=0)
+    assert "same code" not in quiet.out
+
+
+BAD_MODULE = "def f(:\n    pass\n"
+
+
+def test_a_syntax_error_in_an_imported_module_is_exit_2_naming_file_and_line(project):
+    """Defect 13: a traceback and exit 1 before."""
+    project.recipe("jobs:\n  m:\n    method: m.py\n")
+    project.write("m.py", "import helper\n\ndef synthesis(job):\n    return helper.f()\n")
+    project.write("helper.py", "X = 1\n" + BAD_MODULE)
+    for args in ((), ("-n",), ("status",)):
+        result = project.run(*args, expect=2)
+        assert "helper.py:2:" in result.err and "Traceback" not in result.err, result
+    assert not (project.root / "work" / "m-1").exists()
+
+
+def test_watch_survives_a_syntax_error_in_an_imported_module(project):
+    """Defect 13: `exmake watch` died on it."""
+    project.recipe("jobs:\n  m:\n    method: m.py\n")
+    project.write("m.py", "import helper\n\ndef synthesis(job):\n    job.json_save(helper.X, 'v.json')\n")
+    project.write("helper.py", "X = 1\n")
+    watch = Watching(project)
+    try:
+        watch.wait_summaries(1)
+        project.write("helper.py", "X = 1\n" + BAD_MODULE)
+        watch.wait_for(lambda: "helper.py:2" in watch.log.read_text())
+        assert watch.proc.poll() is None
+        project.write("helper.py", "X = 2\n")
+        watch.wait_for(lambda: "1 built" in watch.summaries()[-1])
+        assert json.loads(project.read("work/m-LATEST/v.json")) == 2
+    finally:
+        watch.stop()
+
+
+def test_watch_rebuilds_when_a_shadowing_module_appears(project):
+    """The watcher watches what the code identity says: a new module where an
+    import looks first concerns the job."""
+    project.recipe("jobs:\n  m:\n    method: m.py\n")
+    project.write("m.py", OPTIONAL_IMPORT)
+    watch = Watching(project)
+    try:
+        watch.wait_summaries(1)
+        project.write("extra.py", "VALUE = 5\n")
+        watch.wait_for(lambda: len(watch.summaries()) >= 2 and "1 built" in watch.summaries()[-1])
+        assert json.loads(project.read("work/m-LATEST/v.json")) == 5
+    finally:
+        watch.stop()
