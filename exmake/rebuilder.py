@@ -27,12 +27,12 @@ import os
 from exmake import graph
 from exmake.errors import RecipeError, UsageError
 from exmake.fs.jobdir import JOBID_RE, listing
+from exmake.fs.records import make_setup
 from exmake.keys import canonical_step, input_digests, job_key
 from exmake.method import MethodError, code_identity
 from exmake.rebuild import decide
 from exmake.schedule import Outcome
 
-SETUP_FORMAT = 1
 ATTEMPTS_TRIED = 3   # newest job numbers to try when looking for a name's latest attempt
 
 
@@ -92,8 +92,7 @@ class Rebuilder:
         deps = {local: {"jobid": o.jobid, "outputs": o.outputs}
                 for local, o in self.dep_outcomes_of(job, dep_outcomes).items()}
         key = job_key(step, inputs, {local: d["outputs"] for local, d in deps.items()})
-        return {"format": SETUP_FORMAT, "name": job.name, "key": key, "step": step, "inputs": inputs,
-                "deps": deps, "recipe": self.recipe.path}
+        return make_setup(job.name, key, step, inputs, deps, self.recipe.path)
 
     def dep_outcomes_of(self, job, dep_outcomes):
         """{local: Outcome} of every dependency of `job`, in-recipe and from the log."""

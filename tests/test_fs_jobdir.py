@@ -30,7 +30,7 @@ def jobdirs(tmp_path):
 
 
 def post(jobid, result="SUCCESS"):
-    return {"format": 1, "jobid": jobid, "result": result}
+    return {"format": 1, "jobid": jobid, "result": result, "outputs": []}
 
 
 def hold_flock(path):

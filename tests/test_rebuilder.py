@@ -200,3 +200,17 @@ def test_watch_rebuilds_when_a_shadowing_module_appears(project):
         assert json.loads(project.read("work/m-LATEST/v.json")) == 5
     finally:
         watch.stop()
+
+
+def test_a_record_of_another_format_is_never_reused(project):
+    """Records with one owner (exmake.fs.records): a post.json of another format,
+    or without the fields a reader needs, reads as missing."""
+    project.recipe('jobs:\n  a:\n    run: "echo 1 > o"\n')
+    project.run(expect=0)
+    post_path = project.root / "work/a-1/post.json"
+    post = json.loads(post_path.read_text())
+    for bad in ({**post, "format": 2}, {**post, "outputs": "o"}, {**post, "result": "MAYBE"}):
+        post_path.write_text(json.dumps(bad))
+        assert states(project.run("--json", "-n", expect=0)) == {"a": "stale"}
+    post_path.write_text(json.dumps(post))
+    assert states(project.run("--json", expect=0)) == {"a": "reused"}

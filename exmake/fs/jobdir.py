@@ -14,20 +14,7 @@ Life of a job directory:
 Building directories whose `.lock` nobody holds were left by a killed build;
 `clean_stale` removes them and their empty reservations.
 
-setup.json (format 1), written before the job starts:
-    {"format": 1, "jobid", "name", "key", "created" (UTC ISO time),
-     "step": the canonical step (see exmake.keys),
-     "inputs": {local: [[path relative to the recipe, digest], ...]},
-     "deps": {local: {"jobid", "outputs": [[path, digest], ...]}},
-     "recipe": absolute recipe path}
-
-post.json (format 1), written last:
-    {"format": 1, "jobid", "result": "SUCCESS" | "FAILURE",
-     "exit_code": int or null, "signal": name or null, "reason": str or null,
-     "exception": str or null, "traceback": str or null,
-     "start", "end" (UTC ISO times), "duration" (seconds),
-     "outputs": [[path relative to the job directory, digest], ...],
-     "declared_outputs": bool, "stderr_tail": [lines] (on failure)}
+The records setup.json and post.json are made and checked by exmake.fs.records.
 """
 
 import os
@@ -36,10 +23,8 @@ import shutil
 
 from exmake.fs import atomic
 from exmake.fs.locks import is_locked
+from exmake.fs.records import FORMAT, POST, SETUP, check_post, check_setup  # noqa: F401 - FORMAT, SETUP re-exported
 
-FORMAT = 1
-SETUP = "setup.json"
-POST = "post.json"
 LATEST = "LATEST"
 JOBID_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)-(\d+)$")
 
@@ -119,10 +104,12 @@ class JobDirs:
             return None
 
     def read_setup(self, jobid):
-        return atomic.read_json(os.path.join(self.path(jobid), SETUP))
+        """The job's setup record, or None if missing or not a valid one."""
+        return check_setup(atomic.read_json(os.path.join(self.path(jobid), SETUP)))
 
     def read_post(self, jobid):
-        return atomic.read_json(os.path.join(self.path(jobid), POST))
+        """The job's post record, or None if missing or not a valid one."""
+        return check_post(atomic.read_json(os.path.join(self.path(jobid), POST)))
 
     def is_success(self, jobid):
         post = self.read_post(jobid)

@@ -1,0 +1,79 @@
+"""A job directory's two records: setup.json and post.json, made and checked here.
+
+setup.json (format 1), written before the job starts:
+    {"format": 1, "jobid", "name", "key", "created" (UTC ISO time),
+     "step": the canonical step (see exmake.keys),
+     "inputs": {local: [[path relative to the recipe, digest], ...]},
+     "deps": {local: {"jobid", "outputs": [[path, digest], ...]}},
+     "recipe": absolute recipe path}
+
+post.json (format 1), written last:
+    {"format": 1, "jobid", "result": "SUCCESS" | "FAILURE",
+     "exit_code": int or null, "signal": name or null, "reason": str or null,
+     "exception": str or null, "traceback": str or null,
+     "start", "end" (UTC ISO times), "duration" (seconds),
+     "timings": {stage or "slices": seconds or [seconds per slice]},
+     "outputs": [[path relative to the job directory, digest], ...],
+     "declared_outputs": bool, "stderr_tail": [lines] (on failure)}
+
+A record is checked when it is read: one of another format, or missing a
+field a reader relies on, reads as None, exactly like a missing one, so a
+job directory written by another exmake version (or damaged by hand) is
+never reused; it is run again instead.
+"""
+
+from datetime import datetime, timezone
+
+FORMAT = 1
+SETUP = "setup.json"
+POST = "post.json"
+RESULTS = ("SUCCESS", "FAILURE")
+
+
+def utc_now():
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def make_setup(name, key, step, inputs, deps, recipe_path):
+    """The setup record of a would-be job (jobid and created are added when it starts)."""
+    return {"format": FORMAT, "name": name, "key": key, "step": step, "inputs": inputs,
+            "deps": deps, "recipe": recipe_path}
+
+
+def make_post(jobid, ok, exit_code, signal_name, reason, record, start, duration, timings, outputs,
+              declared_outputs, stderr_tail=None):
+    """The post record of a finished job. `record`: what a job-script runner
+    reported (exception, traceback), or None."""
+    post = {
+        "format": FORMAT, "jobid": jobid, "result": "SUCCESS" if ok else "FAILURE",
+        "exit_code": exit_code, "signal": signal_name, "reason": reason,
+        "exception": record.get("exception") if record else None,
+        "traceback": record.get("traceback") if record else None,
+        "start": start, "end": utc_now(), "duration": round(duration, 6),
+        "timings": timings, "outputs": outputs, "declared_outputs": declared_outputs,
+    }
+    if not ok:
+        post["stderr_tail"] = stderr_tail or []
+    return post
+
+
+def check_setup(record):
+    """`record` if it is a setup record of this format, else None."""
+    if not _has(record, {"key": str, "name": str, "step": dict, "inputs": dict, "deps": dict}):
+        return None
+    return record
+
+
+def check_post(record):
+    """`record` if it is a post record of this format, else None."""
+    if not _has(record, {"result": str, "outputs": list}) or record["result"] not in RESULTS:
+        return None
+    if not all(isinstance(o, list) and len(o) == 2 and all(isinstance(x, str) for x in o)
+               for o in record["outputs"]):
+        return None
+    return record
+
+
+def _has(record, fields):
+    return (isinstance(record, dict) and record.get("format") == FORMAT
+            and all(isinstance(record.get(k), t) for k, t in fields.items()))
