@@ -71,8 +71,7 @@ def write_scripts(backend, recipe, names, build_id, directory, force=False):
     for name in names:
         path = os.path.join(directory, f"{name}.sh")
         atomic.write_bytes(path, render_script(backend, recipe, recipe.jobs[name], build_id, directory, force).encode(),
-                           fsync=False)
-        os.chmod(path, 0o755)
+                           fsync=False, mode=atomic.SCRIPT_MODE)
         scripts[name] = path
     return scripts
 
