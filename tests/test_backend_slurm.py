@@ -222,3 +222,34 @@ def test_emitted_submit_script_runs_the_pipeline_on_slurm(slurm, tmp_path):
         time.sleep(0.3)
     assert (project / "results/table.txt").exists()
     assert set(states(run(project, "--json")).values()) == {"reused"}
+
+
+SHELL_NAMES = """\
+jobs:
+  PATH:
+    run: "echo first > p.txt"
+  IFS:
+    run: "cat {deps.PATH}/p.txt > q.txt"
+    deps: [PATH]
+    publish: {q.txt: q.txt}
+"""
+
+
+def test_emitted_submit_script_takes_jobs_named_like_shell_variables(slurm, tmp_path):
+    # Issue 10, defect 16: submit.sh kept each id in a variable named after its
+    # job, so `PATH=$(sbatch ...)` broke every command after it.
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "Exmakefile").write_text(SHELL_NAMES)
+    out = tmp_path / "batch"
+    run(project, "emit", "--backend", "slurm", "--out", str(out))
+    submitted = subprocess.run(["bash", str(out / "submit.sh")], capture_output=True, text=True,
+                               env=exmake_env(None), timeout=60)
+    assert submitted.returncode == 0, submitted
+    ids = dict(line.split() for line in submitted.stdout.splitlines())
+    assert set(ids) == {"PATH", "IFS"} and all(i.isdigit() for i in ids.values()), ids
+    deadline = time.monotonic() + SLURM_TIMEOUT_S
+    while time.monotonic() < deadline and not (project / "results/q.txt").exists():
+        time.sleep(0.3)
+    assert (project / "results/q.txt").read_text() == "first\n"
+    assert set(states(run(project, "--json")).values()) == {"reused"}

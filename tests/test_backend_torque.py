@@ -101,9 +101,10 @@ def test_the_scripts_do_the_job_when_run(emitted):
 def test_submit_script_chains_afterok_and_is_valid_bash(emitted):
     _, out = emitted
     submit = (out / "submit.sh").read_text()
-    assert "source_text=$(qsub source_text.sh)" in submit
-    assert "$(qsub -W depend=afterok:$source_text counted_words_of_the_book.sh)" in submit
-    dep = re.search(r"-W (depend=\S+)", submit).group(1).replace("$source_text", "12.server")
+    assert "exmake_ids[source_text]=$(qsub source_text.sh)" in submit
+    assert ('exmake_ids[counted_words_of_the_book]=$(qsub -W depend=afterok:"${exmake_ids[source_text]}" '
+            "counted_words_of_the_book.sh)") in submit
+    dep = re.search(r"-W (depend=\S+)", submit).group(1).replace('"${exmake_ids[source_text]}"', "12.server")
     assert QSUB_SYNTAX["-W"].match(dep)
     assert subprocess.run(["bash", "-n", str(out / "submit.sh")]).returncode == 0
 

@@ -57,9 +57,19 @@ class Backend:
                                  f"{(proc.stderr or proc.stdout).strip()}")
         return proc
 
-    def submit_line(self, script, dep_vars):
-        """The shell line submit.sh uses: the same argv, with shell variables for the ids."""
-        return " ".join(self.submit_argv(script, ["$" + v for v in dep_vars]))
+    def submit_line(self, script, deps, ids_array):
+        """The shell line submit.sh uses: the same argv as `submit`, each word
+        quoted, with `"${ARRAY[dep]}"` where a dependency's scheduler id goes."""
+        import re
+        import shlex
+        marks = [f"\0{i}\0" for i in range(len(deps))]  # no argv word can hold a NUL
+        words = []
+        for arg in self.submit_argv(script, marks):
+            pieces = re.split("\0(\\d+)\0", arg)  # literal, index, literal, ...
+            word = "".join(f'"${{{ids_array}[{shlex.quote(deps[int(p)])}]}}"' if i % 2 else shlex.quote(p) if p else ""
+                           for i, p in enumerate(pieces))
+            words.append(word or "''")
+        return " ".join(words)
 
     # subclasses: directives(resources, cores, names) -> [str], submit_argv(script, dep_ids),
     # submit(script, dep_ids) -> id, query(ids) -> {id: JobState}, cancel(ids)
