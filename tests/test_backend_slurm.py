@@ -253,3 +253,27 @@ def test_emitted_submit_script_takes_jobs_named_like_shell_variables(slurm, tmp_
         time.sleep(0.3)
     assert (project / "results/q.txt").read_text() == "first\n"
     assert set(states(run(project, "--json")).values()) == {"reused"}
+
+
+CHAIN = """\
+jobs:
+  a: {run: "echo hi > a.txt"}
+  b:
+    run: "cat {deps.a}/a.txt > b.txt"
+    deps: [a]
+    publish: {b.txt: b.txt}
+"""
+
+
+def test_a_project_path_with_a_space_quote_hash_and_percent_builds_on_slurm(slurm, tmp_path):
+    # Issue 10, defect 15: directive values were unquoted, and sbatch refused
+    # `#SBATCH --output=/my project/...` ("Invalid directive found in batch script").
+    project = tmp_path / 'my "odd" #1 50% project'
+    project.mkdir()
+    (project / "Exmakefile").write_text(CHAIN)
+    result = run(project, "--backend", "slurm", "--json")
+    assert states(result) == {"a": "built", "b": "built"}
+    assert (project / "results/b.txt").read_text() == "hi\n"
+    [batch] = (project / "work/.batch").iterdir()
+    assert (batch / "b.out").exists()  # --output named this file, % and all
+    assert set(states(run(project, "--json")).values()) == {"reused"}
