@@ -33,6 +33,7 @@ from exmake.signals import SignalGuard
 POLL_MIN_S = 0.25     # first look, and after any change
 POLL_MAX_S = 10.0     # longest wait between looks while nothing changes
 POLL_BACKOFF = 1.5
+SUBMIT_IDS = "exmake_ids"  # submit.sh's array of scheduler ids
 
 
 def new_build_id():
@@ -71,21 +72,24 @@ def write_scripts(backend, recipe, names, build_id, directory, force=False):
     for name in names:
         path = os.path.join(directory, f"{name}.sh")
         atomic.write_bytes(path, render_script(backend, recipe, recipe.jobs[name], build_id, directory, force).encode(),
-                           fsync=False)
-        os.chmod(path, 0o755)
+                           fsync=False, mode=atomic.SCRIPT_MODE)
         scripts[name] = path
     return scripts
 
 
 def submit_script(backend, recipe, names, scripts):
-    """A shell script that submits `names` in order with afterok dependencies."""
+    """A shell script that submits `names` in order with afterok dependencies.
+    The scheduler ids are kept in a bash associative array keyed by job name,
+    never in variables named after jobs: a job may be called PATH or IFS."""
     lines = ["#!/bin/bash", f"# Submits the jobs of {recipe.path} to {backend.name} in dependency order.",
-             "set -euo pipefail", 'cd "$(dirname "$0")"']
+             "set -euo pipefail", 'cd "$(dirname "$0")"',
+             f"declare -A {SUBMIT_IDS}  # job name -> {backend.name} job id"]
     for name in names:
         deps = [d for d in recipe.jobs[name].deps.values() if d in names]
         script = os.path.basename(scripts[name])
-        lines.append(f"{name}=$({backend.submit_line(script, deps)})")
-        lines.append(f'echo "{name} $' + "{" + name + "}\"")
+        key = shlex.quote(name)
+        lines.append(f"{SUBMIT_IDS}[{key}]=$({backend.submit_line(script, deps, SUBMIT_IDS)})")
+        lines.append(f'echo {key} "${{{SUBMIT_IDS}[{key}]}}"')
     return "\n".join(lines) + "\n"
 
 

@@ -98,7 +98,7 @@ def load_recipe(path):
     digest = hashlib.sha256(text.encode()).hexdigest()
     from exmake.noop import guess_workdir
     workdir = guess_workdir(path, text)
-    data = parsecache.load(workdir, path, digest) if workdir else None
+    data = parsecache.load(workdir, path, digest, YamlMap, YamlList) if workdir else None
     cached = data is not None
     if not cached:
         data = load_yaml(path, text)

@@ -222,3 +222,58 @@ def test_emitted_submit_script_runs_the_pipeline_on_slurm(slurm, tmp_path):
         time.sleep(0.3)
     assert (project / "results/table.txt").exists()
     assert set(states(run(project, "--json")).values()) == {"reused"}
+
+
+SHELL_NAMES = """\
+jobs:
+  PATH:
+    run: "echo first > p.txt"
+  IFS:
+    run: "cat {deps.PATH}/p.txt > q.txt"
+    deps: [PATH]
+    publish: {q.txt: q.txt}
+"""
+
+
+def test_emitted_submit_script_takes_jobs_named_like_shell_variables(slurm, tmp_path):
+    # Issue 10, defect 16: submit.sh kept each id in a variable named after its
+    # job, so `PATH=$(sbatch ...)` broke every command after it.
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "Exmakefile").write_text(SHELL_NAMES)
+    out = tmp_path / "batch"
+    run(project, "emit", "--backend", "slurm", "--out", str(out))
+    submitted = subprocess.run(["bash", str(out / "submit.sh")], capture_output=True, text=True,
+                               env=exmake_env(None), timeout=60)
+    assert submitted.returncode == 0, submitted
+    ids = dict(line.split() for line in submitted.stdout.splitlines())
+    assert set(ids) == {"PATH", "IFS"} and all(i.isdigit() for i in ids.values()), ids
+    deadline = time.monotonic() + SLURM_TIMEOUT_S
+    while time.monotonic() < deadline and not (project / "results/q.txt").exists():
+        time.sleep(0.3)
+    assert (project / "results/q.txt").read_text() == "first\n"
+    assert set(states(run(project, "--json")).values()) == {"reused"}
+
+
+CHAIN = """\
+jobs:
+  a: {run: "echo hi > a.txt"}
+  b:
+    run: "cat {deps.a}/a.txt > b.txt"
+    deps: [a]
+    publish: {b.txt: b.txt}
+"""
+
+
+def test_a_project_path_with_a_space_quote_hash_and_percent_builds_on_slurm(slurm, tmp_path):
+    # Issue 10, defect 15: directive values were unquoted, and sbatch refused
+    # `#SBATCH --output=/my project/...` ("Invalid directive found in batch script").
+    project = tmp_path / 'my "odd" #1 50% project'
+    project.mkdir()
+    (project / "Exmakefile").write_text(CHAIN)
+    result = run(project, "--backend", "slurm", "--json")
+    assert states(result) == {"a": "built", "b": "built"}
+    assert (project / "results/b.txt").read_text() == "hi\n"
+    [batch] = (project / "work/.batch").iterdir()
+    assert (batch / "b.out").exists()  # --output named this file, % and all
+    assert set(states(run(project, "--json")).values()) == {"reused"}

@@ -4,19 +4,19 @@ against the qsub syntax of the Torque documentation."""
 
 import json
 import re
+import shutil
 import subprocess
 
 import pytest
 
-from conftest import exmake_env
+from conftest import exmake_env, wait_for
 from exmake.backends.torque import TorqueBackend, parse_qstat_xml, walltime
 
 # Torque 6 qsub(1): each option exmake writes and the form the manual gives it.
 QSUB_SYNTAX = {
     "-N": re.compile(r"^[A-Za-z][!-~]{0,14}$"),          # <= 15 printable, first alphabetic
-    "-o": re.compile(r"^(\S+:)?/\S+$"),                   # [hostname:]path
-    "-e": re.compile(r"^(\S+:)?/\S+$"),
-    "-d": re.compile(r"^/\S+$"),                          # working directory
+    "-o": re.compile(r'^(\S+:)?/\S+$|^"(\S+:)?/[^"]+"$'),  # [hostname:]path, double-quoted if it holds a space
+    "-e": re.compile(r'^(\S+:)?/\S+$|^"(\S+:)?/[^"]+"$'),
     "-q": re.compile(r"^[\w.@-]+$"),                      # destination: queue[@server]
     "-A": re.compile(r"^\S+$"),                           # account string
     "-V": None,                                           # export the environment; no argument
@@ -101,9 +101,10 @@ def test_the_scripts_do_the_job_when_run(emitted):
 def test_submit_script_chains_afterok_and_is_valid_bash(emitted):
     _, out = emitted
     submit = (out / "submit.sh").read_text()
-    assert "source_text=$(qsub source_text.sh)" in submit
-    assert "$(qsub -W depend=afterok:$source_text counted_words_of_the_book.sh)" in submit
-    dep = re.search(r"-W (depend=\S+)", submit).group(1).replace("$source_text", "12.server")
+    assert "exmake_ids[source_text]=$(qsub source_text.sh)" in submit
+    assert ('exmake_ids[counted_words_of_the_book]=$(qsub -W depend=afterok:"${exmake_ids[source_text]}" '
+            "counted_words_of_the_book.sh)") in submit
+    dep = re.search(r"-W (depend=\S+)", submit).group(1).replace('"${exmake_ids[source_text]}"', "12.server")
     assert QSUB_SYNTAX["-W"].match(dep)
     assert subprocess.run(["bash", "-n", str(out / "submit.sh")]).returncode == 0
 
@@ -177,12 +178,41 @@ def test_profiles_from_the_user_config_file(project, tmp_path):
     assert "profiles.yaml:2: profiles.gpu.gpus:" in result.err
 
 
-def test_backend_choice_from_environment_and_recipe(project):
+def test_backend_choice_from_environment_and_recipe(project, tmp_path):
     project.recipe('backend: torque\njobs:\n  a: {run: "true"}\n')
-    # No qsub here: choosing torque is visible as the scheduler's client missing.
-    result = project.run(expect=1)
+    # No qsub on this PATH (slurm-wlm-torque's may be installed): choosing
+    # torque is visible as the scheduler's client missing.
+    result = project.run(expect=1, env={"PATH": str(tmp_path / "no-such-dir")})
     assert "qsub not found" in result.err
     assert project.run(expect=0, env={"EXMAKE_BACKEND": "local"}).code == 0
     assert "choose one of" in project.run("--backend", "nonsense", expect=2).err
     project.recipe('backend: slurmm\njobs:\n  a: {run: "true"}\n')
     assert "did you mean 'slurm'" in project.run(expect=2).err
+
+
+@pytest.fixture
+def real_qsub():
+    """slurm-wlm-torque's qsub over the local Slurm cluster: not Torque, but a
+    real qsub that reads the #PBS lines (through sbatch) and runs the job."""
+    if not shutil.which("qsub") or not shutil.which("scontrol"):
+        pytest.skip("qsub (slurm-wlm-torque) is not installed; see scripts/local-slurm-start")
+    ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=30)
+    if "UP" not in ping.stdout:
+        pytest.skip("slurmctld does not answer; start it with scripts/local-slurm-start")
+
+
+def test_a_project_path_with_a_space_is_submitted_with_the_real_qsub(project, tmp_path, real_qsub):
+    # Issue 10, defect 15 for Torque: -o/-e/-d values were unquoted, and the
+    # script path was handed to qsub whole (slurm-wlm-torque pastes it into a
+    # shell command line).
+    project.root = tmp_path / "my project"
+    project.recipe('jobs:\n  a: {run: "echo hi > a.txt"}\n'
+                   '  b:\n    run: "cat {deps.a}/a.txt > b.txt"\n    deps: [a]\n')
+    result = project.run("--backend", "torque", "--no-wait", expect=0)
+    assert "torque job" in result.out
+    wait_for(lambda: (project.root / "work/b-1/b.txt").exists(), timeout=120)
+    assert project.read("work/b-1/b.txt") == "hi\n"
+    [script] = (project.root / "work/.batch").glob("*/a.sh")
+    assert f'#PBS -o "{script.parent}/a.out"' in script.read_text()
+    states = {n: j["state"] for n, j in json.loads(project.run("--json", expect=0).out)["jobs"].items()}
+    assert states == {"a": "reused", "b": "reused"}

@@ -6,9 +6,14 @@ scheduler queries can be counted and bounded. `select_backend` picks one by
 name; `auto` asks `sbatch` first, then `qsub`, else builds locally.
 """
 
+import re
+
 from exmake.errors import ExmakeError, UsageError
 
 NAMES = ("local", "slurm", "torque", "auto")
+# A directive value made only of these is written as it is (shlex's safe set
+# less `%`, which sbatch's file name patterns give a meaning); others are quoted.
+PLAIN_VALUE_RE = re.compile(r"^[\w@+=:,./-]+$")
 FINAL_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
                 "PREEMPTED", "BOOT_FAIL", "DEADLINE", "NEVER_RUNS")
 
@@ -44,10 +49,10 @@ class Backend:
     def __init__(self):
         self.queries = 0  # scheduler status queries made, for tests and -v
 
-    def _run(self, argv, check=True):
+    def _run(self, argv, check=True, cwd=None):
         import subprocess
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=cwd)
         except FileNotFoundError:
             raise SchedulerError(f"{argv[0]} not found: is the {self.name} client installed?") from None
         except subprocess.TimeoutExpired:
@@ -57,11 +62,31 @@ class Backend:
                                  f"{(proc.stderr or proc.stdout).strip()}")
         return proc
 
-    def submit_line(self, script, dep_vars):
-        """The shell line submit.sh uses: the same argv, with shell variables for the ids."""
-        return " ".join(self.submit_argv(script, ["$" + v for v in dep_vars]))
+    def directive_value(self, value):
+        """`value` as one word of a directive line, quoted if it must be (a
+        project path with a space is an ordinary thing)."""
+        value = str(value)
+        if PLAIN_VALUE_RE.match(value):
+            return value
+        if any(c in value for c in "\n\r\0"):
+            raise SchedulerError(f"{value!r} cannot be written in a {self.prefix} directive: it holds a line break")
+        return self._quote(value)
 
-    # subclasses: directives(resources, cores, names) -> [str], submit_argv(script, dep_ids),
+    def submit_line(self, script, deps, ids_array):
+        """The shell line submit.sh uses: the same argv as `submit`, each word
+        quoted, with `"${ARRAY[dep]}"` where a dependency's scheduler id goes."""
+        import re
+        import shlex
+        marks = [f"\0{i}\0" for i in range(len(deps))]  # no argv word can hold a NUL
+        words = []
+        for arg in self.submit_argv(script, marks):
+            pieces = re.split("\0(\\d+)\0", arg)  # literal, index, literal, ...
+            word = "".join(f'"${{{ids_array}[{shlex.quote(deps[int(p)])}]}}"' if i % 2 else shlex.quote(p) if p else ""
+                           for i, p in enumerate(pieces))
+            words.append(word or "''")
+        return " ".join(words)
+
+    # subclasses: _quote(value) -> str, directives(resources, cores, names) -> [str], submit_argv(script, dep_ids),
     # submit(script, dep_ids) -> id, query(ids) -> {id: JobState}, cancel(ids)
 
 

@@ -17,8 +17,17 @@ class SlurmBackend(Backend):
     command = "sbatch"
     prefix = "#SBATCH"
 
+    def _quote(self, value):
+        # sbatch splits directive lines itself (src/sbatch/opt.c, _get_argument):
+        # " or ' group a word, a backslash escapes the next character (inside
+        # quotes too), an unquoted # starts a comment.
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
     def directives(self, resources, cores, job_name, out, err, workdir):
-        lines = [f"--job-name={job_name}", f"--output={out}", f"--error={err}", f"--chdir={workdir}"]
+        word = self.directive_value
+        # --output/--error are file name patterns: % is special there, %% is a %.
+        lines = [f"--job-name={word(job_name)}", f"--output={word(out.replace('%', '%%'))}",
+                 f"--error={word(err.replace('%', '%%'))}", f"--chdir={word(workdir)}"]
         if cores:
             lines.append(f"--cpus-per-task={cores}")
         if "mem" in resources:
@@ -28,7 +37,7 @@ class SlurmBackend(Backend):
         for key, flag in (("partition", "--partition"), ("account", "--account"), ("qos", "--qos"),
                           ("gpus", "--gpus"), ("constraint", "--constraint")):
             if key in resources:
-                lines.append(f"{flag}={resources[key]}")
+                lines.append(f"{flag}={word(resources[key])}")
         lines += resources.get("extra", [])
         return [f"{self.prefix} {line}" for line in lines]
 

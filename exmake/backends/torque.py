@@ -1,14 +1,15 @@
 """Torque/PBS: `#PBS` directives, `qsub -W depend=afterok:...`, one `qstat -x`
 per poll for the whole build, `qdel`.
 
-Directives follow the qsub documentation (Torque 6): -N name, -o/-e paths,
--d working directory, -V (export the environment), -l nodes=1:ppn=N
+Directives follow the qsub documentation (Torque 6): -N name, -o/-e paths
+(double-quoted when they hold a space), -V (export the environment), -l nodes=1:ppn=N
 [:gpus=G][:feature], -l mem=Nmb, -l walltime=HH:MM:SS, -q queue, -A account,
 -l qos=Q. Torque deletes a job whose afterok dependency failed.
 `qstat -x` prints XML: job_state Q/H/W/T/S (waiting), R/E (running),
 C (completed; exit_status says how).
 """
 
+import os
 import xml.etree.ElementTree as ElementTree
 
 from exmake.backends import Backend, JobState, SchedulerError
@@ -24,24 +25,34 @@ class TorqueBackend(Backend):
     command = "qsub"
     prefix = "#PBS"
 
+    def _quote(self, value):
+        # qsub groups a double-quoted string into one word and has no escape
+        # character: a value holding " cannot be written.
+        if '"' in value:
+            raise SchedulerError(f"{value!r} cannot be written in a {self.prefix} directive: it holds a double quote")
+        return f'"{value}"'
+
     def directives(self, resources, cores, job_name, out, err, workdir):
+        word = self.directive_value
         nodes = f"nodes=1:ppn={cores or 1}"
         if "gpus" in resources:
             nodes += f":gpus={resources['gpus']}"
         if "constraint" in resources:
             nodes += f":{resources['constraint']}"
         # qsub: a job name is at most 15 printable characters, the first alphabetic.
-        lines = [f"-N {job_name[:15]}", f"-o {out}", f"-e {err}", f"-d {workdir}", "-V", f"-l {nodes}"]
+        # No `-d workdir`: the script cds there itself, and sbatch, which reads
+        # #PBS lines under slurm-wlm-torque's qsub, rejects -d.
+        lines = [f"-N {word(job_name[:15])}", f"-o {word(out)}", f"-e {word(err)}", "-V", f"-l {word(nodes)}"]
         if "mem" in resources:
             lines.append(f"-l mem={resources['mem']}mb")
         if "time" in resources:
             lines.append(f"-l walltime={walltime(resources['time'])}")
         if "partition" in resources:
-            lines.append(f"-q {resources['partition']}")
+            lines.append(f"-q {word(resources['partition'])}")
         if "account" in resources:
-            lines.append(f"-A {resources['account']}")
+            lines.append(f"-A {word(resources['account'])}")
         if "qos" in resources:
-            lines.append(f"-l qos={resources['qos']}")
+            lines.append(f"-l qos={word(resources['qos'])}")
         lines += resources.get("extra", [])
         return [f"{self.prefix} {line}" for line in lines]
 
@@ -52,7 +63,11 @@ class TorqueBackend(Backend):
         return argv + [script]
 
     def submit(self, script, dep_ids):
-        job_id = self._run(self.submit_argv(script, dep_ids)).stdout.strip()
+        # Submitted from its own directory by name: slurm-wlm-torque's qsub pastes
+        # its arguments into a shell command line unquoted, and a project path
+        # may hold a space.
+        job_id = self._run(self.submit_argv(os.path.basename(script), dep_ids),
+                           cwd=os.path.dirname(script)).stdout.strip()
         if not job_id or " " in job_id:
             raise SchedulerError(f"qsub answered {job_id!r}, not a job id")
         return job_id

@@ -35,8 +35,8 @@ def main(args):
             raise UsageError(f"--out {args.out}: exists and is not a directory")
         scripts = write_scripts(backend, ws.recipe, order, new_build_id(), out)
         submit = os.path.join(out, "submit.sh")
-        atomic.write_bytes(submit, submit_script(backend, ws.recipe, order, scripts).encode(), fsync=False)
-        os.chmod(submit, 0o755)
+        atomic.write_bytes(submit, submit_script(backend, ws.recipe, order, scripts).encode(), fsync=False,
+                           mode=atomic.SCRIPT_MODE)
     finally:
         ws.close()
     for name in order:

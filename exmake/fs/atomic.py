@@ -3,17 +3,37 @@
 Every write goes to a temporary name in the same directory, is flushed to
 disk, and is renamed into place; a kill at any instant leaves either the old
 file or the new one, never a torn one.
+
+Files are created with the mode an ordinary `open()` would give them (0666,
+or 0777 for scripts, less the umask): a team shares a workdir by setting its
+umask, and job records written 0600 (as `tempfile.mkstemp` makes them) could
+be read by nobody else.
 """
 
 import json
 import os
-import tempfile
+import secrets
+
+FILE_MODE = 0o666    # before the umask, as open(2) and the shell create files
+SCRIPT_MODE = 0o777  # the same for executables
+_TMP_TRIES = 100     # random temporary names that may collide before giving up
 
 
-def write_bytes(path, data, fsync=True):
-    """Write `data` to `path` atomically."""
+def _create_temporary(directory, name, mode):
+    """(fd, path) of a new file beside `name`; the kernel applies the umask to `mode`."""
+    for _ in range(_TMP_TRIES):
+        tmp = os.path.join(directory, f".tmp-{secrets.token_hex(4)}-{name}")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{directory}: no free temporary name for {name}")
+
+
+def write_bytes(path, data, fsync=True, mode=FILE_MODE):
+    """Write `data` to `path` atomically, as a file of `mode` less the umask."""
     directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix="-" + os.path.basename(path))
+    fd, tmp = _create_temporary(directory, os.path.basename(path), mode)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
