@@ -66,6 +66,7 @@ class Job:
     options: dict = field(default_factory=dict)
     outputs: list = field(default_factory=list)
     publish: dict = field(default_factory=dict)    # results path -> job-dir path
+    publish_lines: dict = field(default_factory=dict)  # results path -> line
     env: dict = field(default_factory=dict)
     resources: dict = field(default_factory=dict)  # canonical, profile applied
     slices: int = 0                                # 0: not a sliced job
@@ -125,6 +126,20 @@ def save_parsed(recipe):
     if recipe.parsed is not None:
         parsecache.save(recipe.workdir, recipe.path, recipe.digest, recipe.parsed)
         recipe.parsed = None
+
+
+def check_publish_targets(recipe, names):
+    """RecipeError for the first publish target of these jobs that is taken
+    (a regular file or directory there, a file where a directory must be, a
+    symlink leading out): found before any job runs, not after."""
+    from exmake.fs.publish import target_problem
+    for name in names:
+        job = recipe.jobs[name]
+        for dest in job.publish:
+            problem = target_problem(recipe.results, dest)
+            if problem:
+                raise RecipeError(recipe.path, job.publish_lines.get(dest, job.line),
+                                  f"jobs.{name}.publish.{dest}", f"cannot publish there: {problem}")
 
 
 def job_name_problem(name):
@@ -332,7 +347,7 @@ class _RecipeChecker:
         if job.method:
             job.options = self._method_options(job.method, spec, job.options, where)
         job.outputs = self._outputs(spec, where)
-        job.publish = self._publish(spec, where)
+        job.publish, job.publish_lines = self._publish(spec, where)
         job.env = self._env(spec, where)
         job.resources = self._job_resources(spec, where, profiles)
         job.slices = self._int(spec, "slices", f"{where}.slices", default_slices if job.method else 0,
@@ -455,11 +470,12 @@ class _RecipeChecker:
 
     def _publish(self, spec, where):
         mapping = self._mapping(spec, "publish", f"{where}.publish")
-        publish = {}
+        publish, lines = {}, {}
         for dest, src in mapping.items():
             line, key = mapping.line_of(dest), f"{where}.publish.{dest}"
-            publish[self._relative_path(dest, line, key)] = self._relative_path(src, line, key)
-        return publish
+            norm = self._relative_path(dest, line, key)
+            publish[norm], lines[norm] = self._relative_path(src, line, key), line
+        return publish, lines
 
     def _env(self, spec, where):
         mapping = self._mapping(spec, "env", f"{where}.env")
@@ -522,7 +538,7 @@ class _RecipeChecker:
         owner = {}
         for job in jobs.values():
             for dest in job.publish:
-                line = jobs_map[job.name].get("publish").line_of(dest)
+                line = job.publish_lines[dest]
                 if dest in owner:
                     self.fail(line, f"jobs.{job.name}.publish.{dest}", f"already published by job {owner[dest]!r}")
                 clash = next((d for d in owner if d.startswith(dest + "/") or dest.startswith(d + "/")), None)

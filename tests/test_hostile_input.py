@@ -360,8 +360,8 @@ def test_publish_through_a_symlink_leading_outside_is_refused(project, tmp_path)
     outside.mkdir()
     make(project, "jobs:\n  a:\n    run: echo hi > x.txt\n    publish: {evil/x.txt: x.txt}\n",
          {"results/evil": Link(str(outside))})
-    result = project.run(expect=2)  # found at publish time, after the job ran
-    assert "cannot publish evil/x.txt" in result.err and "leads outside" in result.err, result
+    error = refused(project)  # found before the job runs (issue 10, defect 20)
+    assert "jobs.a.publish.evil/x.txt: cannot publish there" in error and "leads outside" in error, error
     assert tree(outside) == []
 
 
@@ -370,9 +370,26 @@ def test_publish_below_a_symlink_leading_outside_creates_nothing_outside(project
     outside.mkdir()
     make(project, "jobs:\n  a:\n    run: echo hi > x.txt\n    publish: {evil/sub/x.txt: x.txt}\n",
          {"results/evil": Link(str(outside))})
-    result = project.run(expect=2)
-    assert "leads outside" in result.err, result
+    error = refused(project)
+    assert "leads outside" in error, error
     assert tree(outside) == []
+
+
+PUBLISH_TAKEN = {
+    "a regular file": ({"results/report.txt": "mine\n"}, "report.txt", "exists and is not a symlink"),
+    "a directory": ({"results/report.txt/keep": "mine\n"}, "report.txt", "exists and is not a symlink"),
+    "a file where a directory must be": ({"results/sub": "mine\n"}, "sub/report.txt", "is a file, not a directory"),
+}
+
+
+@pytest.mark.parametrize("files,dest,problem", list(PUBLISH_TAKEN.values()), ids=list(PUBLISH_TAKEN))
+def test_publish_target_taken_is_refused_before_any_job_runs(project, files, dest, problem):
+    """issue 10, defect 20: noticed only after the jobs had run (and written work/)."""
+    path = make(project, "jobs:\n  first: {run: 'echo 1 > one'}\n  a:\n    run: echo hi > x.txt\n"
+                f"    deps: [first]\n    publish:\n      {dest}: x.txt\n", files)
+    error = refused(project)
+    assert error.startswith(f"exmake: {path}:7: jobs.a.publish.{dest}: cannot publish there: "), error
+    assert problem in error, error
 
 
 # -- known bugs: bad input that is not refused cleanly ------------------------
