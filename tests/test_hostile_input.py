@@ -422,3 +422,16 @@ def test_workdir_that_is_a_file_is_refused(project):
     path = make(project, "workdir: data.txt\njobs:\n  a: {run: 'true'}\n", {"data.txt": "x\n"})
     error = refused(project)
     assert error.startswith(f"exmake: {path}") and "data.txt" in error, error
+
+
+def test_job_named_like_a_command_is_warned_about_and_builds_with_build(project):
+    """issue 10, defect 24: `exmake status` silently ran the command, not the job."""
+    path = make(project, "jobs:\n  a: {run: 'true'}\n  status:\n    run: echo hi > x\n")
+    warning = (f"exmake: warning: {path}:3: jobs.status: `exmake status` runs the status command; "
+               "build this job with `exmake build status`")
+    result = project.run("status", expect=0)
+    assert result.err.splitlines() == [warning], result
+    result = project.run("build", "status", expect=0)
+    assert warning in result.err.splitlines(), result
+    assert (project.root / "work" / "status-1" / "x").read_text() == "hi\n"
+    assert "exmake build NAME" in project.run("--help", expect=0).out
