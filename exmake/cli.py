@@ -36,7 +36,8 @@ VALUE_OPTIONS = {"-f", "--file", "-C", "--directory", "-j", "--jobs", "--urd", "
 EPILOG = """\
 Run `exmake COMMAND --help` for a command's own options. With no command,
 exmake builds: `exmake` builds the recipe's default targets, `exmake NAME...`
-builds those jobs and what they depend on.
+builds those jobs and what they depend on. A job named like a command
+(`status`, `show`, `gc`...) is built with `exmake build NAME`.
 
 Exit status: 0 success, 1 a job failed, 2 usage or recipe error, 130 interrupted.
 """
@@ -85,6 +86,8 @@ def make_parser(command):
         commands = "\n".join(f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items())
         parser.epilog = f"commands:\n{commands}\n\n{EPILOG}"
     module.add_arguments(parser)
+    # Recipes are loaded below this layer; they warn about jobs these words shadow.
+    parser.set_defaults(command_words=tuple(COMMANDS))
     return parser, module
 
 

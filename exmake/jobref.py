@@ -16,10 +16,13 @@ import re
 from exmake.errors import UsageError
 from exmake.fs.jobdir import JOBID_RE, LATEST, listing
 from exmake.recipe import NAME_RE, URD_REF_RE, suggest
+from exmake.urd import MAX_JOB_NUMBER_DIGITS, entry_spec_problem
 
 LATEST_RE = re.compile(rf"^([A-Za-z_][A-Za-z0-9_]*)-{LATEST}$")
-OLDER_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)~(\d+)$")
+OLDER_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)~([0-9]{1,9})$")
 FORMS = "NAME, NAME-N, NAME-LATEST, NAME~K or :LIST/ENTRY:NAME"
+# The longest reference any form allows: a job name, a list name and a timestamp.
+MAX_REF_CHARS = 512
 
 
 def is_urd_ref(text):
@@ -31,6 +34,7 @@ def resolve(ws, ref, current):
     `current(ws, name)` answers a bare NAME (see exmake.rebuilder.current_job):
     passed in, so that this module stays below the rebuilder, which uses
     `from_log` for dependencies on logged jobs."""
+    check_form(ref)
     jobdirs = ws.jobdirs
     if LATEST_RE.match(ref):
         jobid = jobdirs.latest(LATEST_RE.match(ref).group(1))
@@ -48,6 +52,22 @@ def resolve(ws, ref, current):
     if NAME_RE.match(ref) and ref in ws.recipe.jobs:
         return current(ws, ref)
     raise UsageError(f"{ref!r} is not a job: use {FORMS}{suggest(ref, ws.recipe.jobs)}")
+
+
+def check_form(ref):
+    """UsageError for a reference no form allows, before any lookup: a
+    thousand-digit N or K must not reach int() or a path."""
+    if len(ref) > MAX_REF_CHARS:
+        raise UsageError(f"a job reference of {len(ref):,} characters: use {FORMS}")
+    match = JOBID_RE.match(ref)
+    if match and len(match.group(2)) > MAX_JOB_NUMBER_DIGITS:
+        raise UsageError(f"{ref[:40]}...: a job number has at most {MAX_JOB_NUMBER_DIGITS} digits")
+    if "~" in ref and not ref.startswith(":") and not OLDER_RE.match(ref):
+        raise UsageError(f"{ref[:60]!r}: NAME~K needs K a whole number of at most 9 digits")
+    if URD_REF_RE.match(ref):
+        problem = entry_spec_problem(URD_REF_RE.match(ref).group(1))
+        if problem:
+            raise UsageError(f"{ref[:60]}: {problem}")
 
 
 def older(ws, name, back):

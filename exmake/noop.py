@@ -21,6 +21,8 @@ WORKDIR_RE = re.compile(r"""^workdir:[ \t]*(["']?)([^"'#\n]+?)\1[ \t]*(?:#.*)?$"
 def guess_workdir(recipe_path, text=None):
     """Where the recipe's workdir most likely is; `text`: the recipe, if already read."""
     if text is None:
+        if not os.path.isfile(recipe_path):  # a FIFO would block the open; load_recipe says why
+            return None
         try:
             with open(recipe_path, "rb") as f:
                 text = f.read(WORKDIR_SCAN_BYTES).decode("utf-8", "replace")

@@ -8,6 +8,7 @@ later layers see absolute, sorted file lists and never touch YAML again.
 
 import difflib
 import hashlib
+import itertools
 import os
 import re
 from dataclasses import dataclass, field
@@ -15,8 +16,8 @@ from dataclasses import dataclass, field
 from exmake import resources
 from exmake.errors import RecipeError
 from exmake.fs import parsecache
-from exmake.inputs import expand_input, stat_signature
 from exmake.defaults import default_slices
+from exmake.inputs import GLOB_CHARS, expand_input, stat_signature
 from exmake.method import MethodError, load_method
 from exmake.yamlsource import YamlList, YamlMap, load_yaml, read_text
 
@@ -30,13 +31,25 @@ RESERVED_FILES = ("setup.json", "post.json", "stdout.txt", "stderr.txt")
 MAX_SLICES = 1024
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A directory name holds at most 255 bytes, and a job's name is followed by
+# `-<N>` (N up to 19 digits), `-LATEST`, and suffixes of files named after
+# the job id (batch scripts, logs). Checked here, before anything is written.
+MAX_JOB_NAME = 200
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A directory name holds at most 255 bytes, and a job's name is followed by
+# `-<N>` (N up to 19 digits), `-LATEST`, and suffixes of files named after
+# the job id (batch scripts, logs). Checked here, before anything is written.
+MAX_JOB_NAME = 200
 # `{inputs.x}`, `{deps.x}`, `{options.x}`, `{slices}`, `{sliceno}`; any other
 # `{word.word}` is a mistyped placeholder. Bare `{word}` is left to the shell
 # (awk programs, brace groups), except the two slice names.
 PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_]+)\.([A-Za-z_][A-Za-z0-9_]*)\}|\{(slices|sliceno)\}")
 # `:LIST/ENTRY:NAME`: a job recorded in the build log (see exmake.jobref)
 URD_REF_RE = re.compile(r"^:([^/:]+/.+):([A-Za-z_][A-Za-z0-9_]*)$")  # ENTRY may hold ':' (timestamps)
+# The parts of a run command that mean to be a placeholder: `{` and a section
+# name and a dot. Each must be a whole PLACEHOLDER_RE match; anything else
+# (`{inputs.}`, `{deps.x.y}`, an unclosed `{inputs.t`) would reach the shell.
+PLACEHOLDER_START_RE = re.compile(r"\{(inputs|deps|options)\.")
 
 
 @dataclass
@@ -54,6 +67,7 @@ class Job:
     options: dict = field(default_factory=dict)
     outputs: list = field(default_factory=list)
     publish: dict = field(default_factory=dict)    # results path -> job-dir path
+    publish_lines: dict = field(default_factory=dict)  # results path -> line
     env: dict = field(default_factory=dict)
     resources: dict = field(default_factory=dict)  # canonical, profile applied
     slices: int = 0                                # 0: not a sliced job
@@ -115,6 +129,30 @@ def save_parsed(recipe):
         recipe.parsed = None
 
 
+def check_publish_targets(recipe, names):
+    """RecipeError for the first publish target of these jobs that is taken
+    (a regular file or directory there, a file where a directory must be, a
+    symlink leading out): found before any job runs, not after."""
+    from exmake.fs.publish import target_problem
+    for name in names:
+        job = recipe.jobs[name]
+        for dest in job.publish:
+            problem = target_problem(recipe.results, dest)
+            if problem:
+                raise RecipeError(recipe.path, job.publish_lines.get(dest, job.line),
+                                  f"jobs.{name}.publish.{dest}", f"cannot publish there: {problem}")
+
+
+def job_name_problem(name):
+    """Why `name` cannot name a job, or None."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        return "a job name must be a simple identifier (letters, digits, _; not starting with a digit)"
+    if len(name) > MAX_JOB_NAME:
+        return (f"a job name of {len(name):,} characters; at most {MAX_JOB_NAME} are allowed "
+                "(it names directories)")
+    return None
+
+
 def suggest(word, choices):
     """` (did you mean X?)` for a close match among `choices`, else ``."""
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
@@ -149,6 +187,11 @@ class _RecipeChecker:
         workdir = self._dir(data, "workdir", "work")
         results = self._dir(data, "results", "results")
         self.not_inputs = (os.path.realpath(workdir), os.path.realpath(results))  # once, not per input
+        # Named as an input, a path in these is an error (a file there changes with
+        # every build, which then never settles); a directory input skips them.
+        # Not when one holds the recipe's own directory (`workdir: .`).
+        self.forbidden_inputs = [(label, top) for label, top in zip(("workdir", "results directory"), self.not_inputs)
+                                 if not _inside(os.path.realpath(self.root), top)]
         jobs = {name: self._job(jobs_map, name, profiles, slices) for name in jobs_map}
         self._check_deps(jobs, jobs_map)
         self._check_publish(jobs, jobs_map)
@@ -275,8 +318,8 @@ class _RecipeChecker:
     def _job(self, jobs_map, name, profiles, default_slices):
         line = jobs_map.line_of(name)
         where = f"jobs.{name}"
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            self.fail(line, where, "a job name must be a simple identifier (letters, digits, _; not starting with a digit)")
+        if job_name_problem(name):
+            self.fail(line, where, job_name_problem(name))
         spec = jobs_map[name]
         if not isinstance(spec, YamlMap):
             self.fail(line, where, f"must be a mapping with at least `run:`, not {_type_name(spec)}")
@@ -297,7 +340,7 @@ class _RecipeChecker:
         if job.method:
             job.options = self._method_options(job.method, spec, job.options, where)
         job.outputs = self._outputs(spec, where)
-        job.publish = self._publish(spec, where)
+        job.publish, job.publish_lines = self._publish(spec, where)
         job.env = self._env(spec, where)
         job.resources = self._job_resources(spec, where, profiles)
         job.slices = self._int(spec, "slices", f"{where}.slices", default_slices if job.method else 0,
@@ -336,10 +379,21 @@ class _RecipeChecker:
         return inputs
 
     def _expand_input(self, name, pattern, line, key):
+        self._not_a_result(pattern, line, key)
         try:
             return expand_input(self.root, name, pattern, line, self.not_inputs)
         except ValueError as exc:
             self.fail(line, key, str(exc))
+
+    def _not_a_result(self, pattern, line, key):
+        parts = os.path.normpath(pattern).split(os.sep)
+        fixed = list(itertools.takewhile(lambda part: not GLOB_CHARS.search(part), parts))  # a glob's fixed start
+        path = os.path.normpath(os.path.join(self.root, os.sep.join(fixed) or "."))
+        for label, top in self.forbidden_inputs:
+            if _inside(path, top) or _inside(os.path.realpath(path), top):
+                self.fail(line, key, f"{pattern!r} is inside the {label} {top}: what a build writes "
+                          "cannot be its input (the build would never settle); use `deps:` to read "
+                          "another job's output")
 
     def _deps(self, spec, where):
         value = spec.get("deps")
@@ -360,11 +414,21 @@ class _RecipeChecker:
                 self.fail(line, key, f"must name a job, not {_type_name(target)}")
             if local in deps:
                 self.fail(line, key, "listed twice")
-            if target.startswith(":") and not URD_REF_RE.match(target):
-                self.fail(line, key, f"{target!r} is not a job reference; a job from the build log "
-                          "is written :LIST/ENTRY:NAME, e.g. :default/latest:count")
+            if target.startswith(":"):
+                self._check_reference(target, line, key)
             deps[local], lines[local] = target, line
         return deps, lines
+
+    def _check_reference(self, target, line, key):
+        """A `:LIST/ENTRY:NAME` dep, checked in form here (the log is read when it is built)."""
+        from exmake.urd import entry_spec_problem
+        match = URD_REF_RE.match(target)
+        if not match:
+            self.fail(line, key, f"{target[:80]!r} is not a job reference; a job from the build log "
+                      "is written :LIST/ENTRY:NAME, e.g. :default/latest:count")
+        problem = entry_spec_problem(match.group(1)) or job_name_problem(match.group(2))
+        if problem:
+            self.fail(line, key, problem)
 
     def _options(self, spec, where):
         options = self._mapping(spec, "options", f"{where}.options")
@@ -399,11 +463,12 @@ class _RecipeChecker:
 
     def _publish(self, spec, where):
         mapping = self._mapping(spec, "publish", f"{where}.publish")
-        publish = {}
+        publish, lines = {}, {}
         for dest, src in mapping.items():
             line, key = mapping.line_of(dest), f"{where}.publish.{dest}"
-            publish[self._relative_path(dest, line, key)] = self._relative_path(src, line, key)
-        return publish
+            norm = self._relative_path(dest, line, key)
+            publish[norm], lines[norm] = self._relative_path(src, line, key), line
+        return publish, lines
 
     def _env(self, spec, where):
         mapping = self._mapping(spec, "env", f"{where}.env")
@@ -432,6 +497,11 @@ class _RecipeChecker:
 
     def _placeholders(self, job, line, where):
         allowed = {"inputs": job.inputs, "deps": {**job.deps, **job.external}, "options": job.options}
+        for start in PLACEHOLDER_START_RE.finditer(job.run):
+            if not PLACEHOLDER_RE.match(job.run, start.start()):
+                text = re.match(r"\{[^\s{}]{0,40}\}?", job.run[start.start():]).group(0)
+                self.fail(line, f"{where}.run", f"malformed placeholder {text!r}: write "
+                          f"{{{start.group(1)}.NAME}}, NAME a simple identifier, closed by }}")
         for match in PLACEHOLDER_RE.finditer(job.run):
             text = match.group(0)
             if match.group(3):
@@ -461,7 +531,7 @@ class _RecipeChecker:
         owner = {}
         for job in jobs.values():
             for dest in job.publish:
-                line = jobs_map[job.name].get("publish").line_of(dest)
+                line = job.publish_lines[dest]
                 if dest in owner:
                     self.fail(line, f"jobs.{job.name}.publish.{dest}", f"already published by job {owner[dest]!r}")
                 clash = next((d for d in owner if d.startswith(dest + "/") or dest.startswith(d + "/")), None)
@@ -469,6 +539,10 @@ class _RecipeChecker:
                     self.fail(line, f"jobs.{job.name}.publish.{dest}",
                               f"clashes with {clash!r} (published by job {owner[clash]!r})")
                 owner[dest] = job.name
+
+
+def _inside(path, top):
+    return path == top or path.startswith(top.rstrip(os.sep) + os.sep)
 
 
 def _type_name(value):

@@ -25,12 +25,27 @@ RESOURCE_KEYS = {
     "extra": ("list", "scheduler arguments passed verbatim", "as given", "as given"),
 }
 
+# Upper bounds, so that no request overflows a 64-bit rlimit, a scheduler's
+# field or a timer downstream; each is far past any real machine or queue.
+MAX_MEM_MIB = 1024 ** 3          # 1024 TiB
+MAX_TIME_S = 366 * 24 * 3600     # a year: clusters grant days or weeks, never more
+MAX_COUNT = 1_000_000            # cores or GPUs of one job
+
 _SIZE_UNITS_MIB = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT])(?:i?B)?\s*$", re.IGNORECASE)
-_UNIT_TIME_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+# Digit runs are bounded ({1,15}): a longer number is refused by the regex, not
+# by float() turning it into inf or int() refusing it past 4,300 digits.
+_SIZE_RE = re.compile(r"^\s*([0-9]{1,15}(?:\.[0-9]{1,15})?)\s*([KMGT])(?:i?B)?\s*$", re.IGNORECASE)
+_N = r"([0-9]{1,15})"
+_UNIT_TIME_RE = re.compile(rf"^(?:{_N}d)?(?:{_N}h)?(?:{_N}m)?(?:{_N}s)?$")
 # Slurm's forms: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S.
-_CLOCK_RE = re.compile(r"^(\d+):(\d+)(?::(\d+))?$")
-_DAY_CLOCK_RE = re.compile(r"^(\d+)-(\d+)(?::(\d+))?(?::(\d+))?$")
+_CLOCK_RE = re.compile(rf"^{_N}:{_N}(?::{_N})?$")
+_DAY_CLOCK_RE = re.compile(rf"^{_N}-{_N}(?::{_N})?(?::{_N})?$")
+
+
+def _shown(value, limit=40):
+    """`value` as an error message shows it: a 5,000-digit number is not read in full."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 5]}...{text[-2:]} ({len(text):,} characters)"
 
 
 def parse_mem_mib(value):
@@ -42,11 +57,13 @@ def parse_mem_mib(value):
     else:
         match = _SIZE_RE.match(str(value))
         if not match:
-            raise ValueError(f"{value!r} is not a size; write it like 4G, 4096M or 512MB")
+            raise ValueError(f"{_shown(value)} is not a size; write it like 4G, 4096M or 512MB")
         mib = float(match.group(1)) * _SIZE_UNITS_MIB[match.group(2).upper()]
+    if mib > MAX_MEM_MIB:
+        raise ValueError(f"{_shown(value)} is more than {MAX_MEM_MIB // 1024 ** 2}T; no machine has that much memory")
     mib = int(-(-mib // 1))  # round up: asking for less than written would surprise
     if mib <= 0:
-        raise ValueError(f"{value!r} must be more than zero")
+        raise ValueError(f"{_shown(value)} must be more than zero")
     return mib
 
 
@@ -64,9 +81,11 @@ def parse_time_s(value):
         if seconds is None:
             seconds = _clock_time(text)
         if seconds is None:
-            raise ValueError(f"{value!r} is not a duration; write it like 90m, 1h30m or 01:30:00")
+            raise ValueError(f"{_shown(value)} is not a duration; write it like 90m, 1h30m or 01:30:00")
     if seconds <= 0:
-        raise ValueError(f"{value!r} must be more than zero")
+        raise ValueError(f"{_shown(value)} must be more than zero")
+    if seconds > MAX_TIME_S:
+        raise ValueError(f"{_shown(value)} is more than {MAX_TIME_S // 86400} days")
     return seconds
 
 
@@ -97,7 +116,9 @@ def _clock_time(text):
 
 def _positive_int(value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{value!r} must be a whole number of at least 1")
+        raise ValueError(f"{_shown(value)} must be a whole number of at least 1")
+    if value > MAX_COUNT:
+        raise ValueError(f"{_shown(value)} is more than {MAX_COUNT:,}")
     return value
 
 
@@ -106,10 +127,10 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 def _text(value):
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{value!r} must be a non-empty string")
+        raise ValueError(f"{_shown(value)} must be a non-empty string")
     # A newline would end a batch script's directive line and start a command.
     if _CONTROL_RE.search(value):
-        raise ValueError(f"{value!r} holds a control character (a newline?)")
+        raise ValueError(f"{_shown(value)} holds a control character (a newline?)")
     return value
 
 

@@ -31,8 +31,15 @@ from exmake.errors import UsageError
 FORMAT = 1
 DEFAULT_LIST = "default"
 LIST_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+# A list name is part of an LMDB key (at most 511 bytes, with the timestamp);
+# checked before a build runs, not when its entry fails to be written.
+MAX_LIST_NAME = 200
+BACK_RE = re.compile(r"^~([0-9]{1,9})$")   # LIST/~N: N entries back from the latest
+MAX_IMPORT_LINE_BYTES = 64 << 20           # one entry; a build of 100,000 jobs writes ~10 MiB
+MAX_JOB_NUMBER_DIGITS = 18                 # N of `<name>-<N>`: a 64-bit counter
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+TIMESTAMP_PREFIX_RE = re.compile(r"^[0-9][0-9T:.Z-]{0,26}$")
 # field -> the types it may have; an imported entry must have them all
 FIELDS = {"format": (int,), "list": (str,), "timestamp": (str,), "user": (str,), "host": (str,),
           "recipe": (str,), "recipe_digest": (str,), "targets": (list,), "status": (str,),
@@ -41,9 +48,34 @@ STATUSES = ("SUCCESS", "FAILURE", "INTERRUPTED", "SUBMITTED")
 
 
 def check_list_name(name):
-    if not LIST_RE.match(name or ""):
-        raise UsageError(f"{name!r} is not a urd list name (letters, digits, _ . -; not starting with . or -)")
+    problem = list_name_problem(name)
+    if problem:
+        raise UsageError(problem)
     return name
+
+
+def list_name_problem(name):
+    """Why `name` cannot be a list name, or None."""
+    if not isinstance(name, str) or not LIST_RE.match(name):
+        return f"{name!r} is not a urd list name (letters, digits, _ . -; not starting with . or -)"
+    if len(name) > MAX_LIST_NAME:
+        return f"a urd list name of {len(name):,} characters; at most {MAX_LIST_NAME} are allowed"
+    return None
+
+
+def entry_spec_problem(spec):
+    """Why `spec` cannot name an entry (LIST/latest, LIST/first, LIST/~N, LIST/TIMESTAMP), or None."""
+    if "/" not in spec:
+        return f"{spec[:80]!r}: name an entry as LIST/latest, LIST/first, LIST/~N or LIST/TIMESTAMP"
+    list_name, which = spec.split("/", 1)
+    problem = list_name_problem(list_name)
+    if problem:
+        return problem
+    if which.startswith("~") and not BACK_RE.match(which):
+        return f"{spec[:80]!r}: ~N needs a whole number of at most 9 digits"
+    if which not in ("latest", "first") and not which.startswith("~") and not TIMESTAMP_PREFIX_RE.match(which):
+        return f"{spec[:80]!r}: {which[:40]!r} is not latest, first, ~N or a timestamp (prefix)"
+    return None
 
 
 def now_timestamp(moment=None):
@@ -129,10 +161,11 @@ class Log:
 
     def entry(self, spec):
         """One entry from `LIST/latest`, `LIST/first`, `LIST/~N` or `LIST/<timestamp prefix>`."""
-        if "/" not in spec:
-            raise UsageError(f"{spec!r}: name an entry as LIST/latest, LIST/first, LIST/~N or LIST/TIMESTAMP")
+        problem = entry_spec_problem(spec)
+        if problem:
+            raise UsageError(problem)
         list_name, which = spec.split("/", 1)
-        entries = self.entries(check_list_name(list_name))
+        entries = self.entries(list_name)
         if not entries:
             raise UsageError(f"urd list {list_name!r} has no entries")
         if which in ("latest", "~0"):
@@ -140,9 +173,7 @@ class Log:
         if which == "first":
             return entries[0]
         if which.startswith("~"):
-            if not which[1:].isdigit():
-                raise UsageError(f"{spec!r}: ~N needs a whole number")
-            back = int(which[1:])
+            back = int(BACK_RE.match(which).group(1))
             if back >= len(entries):
                 raise UsageError(f"{spec!r}: list {list_name!r} has only {len(entries)} entries")
             return entries[-1 - back]
@@ -162,10 +193,15 @@ def parse_import(lines, source):
         line = line.rstrip(b"\n")
         if not line.strip():
             continue
+        if len(line) > MAX_IMPORT_LINE_BYTES:
+            raise UsageError(f"{source}:{number}: a line of {len(line):,} bytes; an entry is at most "
+                             f"{MAX_IMPORT_LINE_BYTES >> 20} MiB")
         try:
             entry = json.loads(line)
         except ValueError as exc:
-            raise UsageError(f"{source}:{number}: not JSON ({exc})") from None
+            raise UsageError(f"{source}:{number}: not JSON ({str(exc)[:200]})") from None
+        except RecursionError:  # `[[[[...` thousands deep: no entry nests like that
+            raise UsageError(f"{source}:{number}: JSON nested too deep to be an entry") from None
         problem = _entry_problem(entry)
         if problem:
             raise UsageError(f"{source}:{number}: {problem}")
@@ -184,8 +220,8 @@ def _entry_problem(entry):
             return f"{key} must be {' or '.join(t.__name__ for t in types)}"
     if entry["format"] != FORMAT:
         return f"format {entry['format']!r}; this exmake reads format {FORMAT}"
-    if not isinstance(entry["list"], str) or not LIST_RE.match(entry["list"]):
-        return f"bad list name {entry['list']!r}"
+    if list_name_problem(entry["list"]):
+        return list_name_problem(entry["list"])
     if not isinstance(entry["timestamp"], str) or not TIMESTAMP_RE.match(entry["timestamp"]):
         return f"bad timestamp {entry['timestamp']!r}"
     if entry["status"] not in STATUSES:
@@ -193,12 +229,16 @@ def _entry_problem(entry):
     if not all(isinstance(t, str) for t in entry["targets"]):
         return "targets must be job names"
     from exmake.fs.jobdir import JOBID_RE  # only imports need it
+    from exmake.recipe import job_name_problem
     for name, job in entry["jobs"].items():
+        if job_name_problem(name):
+            return f"jobs: {job_name_problem(name)}"
         if not isinstance(job, dict) or not isinstance(job.get("state"), str) or "jobid" not in job:
             return f"job {name!r} must be an object with a state and a jobid"
         jobid = job.get("jobid")
         if jobid is not None and not (isinstance(jobid, str) and JOBID_RE.match(jobid)
-                                      and jobid.rsplit("-", 1)[0] == name):
+                                      and jobid.rsplit("-", 1)[0] == name
+                                      and len(jobid.rsplit("-", 1)[1]) <= MAX_JOB_NUMBER_DIGITS):
             return f"job {name!r} has a bad jobid {jobid!r}"
     return None
 

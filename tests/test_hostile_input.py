@@ -87,6 +87,16 @@ def billion_laughs(where):
     return f"jobs:\n  a:\n    run: x\n    {where}:\n      A:\n{body}"
 
 
+def spread_bomb(over_jobs=False):
+    """500 options (or jobs) of 2,550 values each through aliases: each far
+    under the per-option limit, 1.3 million in all."""
+    anchors = ('anchors:\n  l0: &l0 [' + ",".join(["x"] * 50) + "]\n"
+               "  l1: &l1 [" + ",".join(["*l0"] * 50) + "]\n")
+    if over_jobs:
+        return anchors + "jobs:\n" + "".join(f"  j{i}: {{run: x, options: {{o: *l1}}}}\n" for i in range(500))
+    return anchors + "jobs:\n  a:\n    run: x\n    options:\n" + "".join(f"      o{i}: *l1\n" for i in range(500))
+
+
 BINARY = bytes(range(256)) * 4
 PY_WITH_NUL = b"def synthesis():\n    pass\n# \x00\n"
 
@@ -143,7 +153,57 @@ CASES = {
                               "jobs.a.deps.x: ':nolist' is not a job reference"),
     "dep reference no name": ('jobs:\n  a:\n    run: x\n    deps: {x: ":a/b"}\n', {}, 4,
                               "jobs.a.deps.x: ':a/b' is not a job reference"),
-    "yaml bomb in env": (billion_laughs("env"), {}, 5, "jobs.a.env.A: must be a string or number"),
+    "yaml bomb in env": (billion_laughs("env"), {}, 12,
+                         "jobs.a.env.A.l6: YAML aliases expand this to more than 1,000,000 values"),
+    # issue 10, defect 26: each option under the per-value limit, millions in all
+    "alias bomb spread over options": (spread_bomb(), {}, 7,
+                                       "jobs.a.options: YAML aliases expand this to more than 1,000,000"),
+    "alias bomb spread over jobs": (spread_bomb(over_jobs=True), {}, 4,
+                                    "jobs: YAML aliases expand this to more than 1,000,000"),
+    "number of 5000 digits": ("jobs:\n  a:\n    run: x\n    options: {n: " + "9" * 5000 + "}\n", {}, 4,
+                              "a number with 5,000 digits; at most 100"),
+    "job name too long for a directory": ("jobs:\n  " + "j" * 250 + ": {run: x}\n", {}, 2,
+                                          "a job name of 250 characters; at most 200"),
+    "mem beyond 64 bits": (f"jobs:\n  a:\n    run: x\n    resources: {{mem: {2 ** 70}}}\n", {}, 4,
+                           "jobs.a.resources.mem: 1180591620717411303424 is more than 1024T"),
+    "time beyond 64 bits": (f"jobs:\n  a:\n    run: x\n    resources: {{time: {2 ** 70}}}\n", {}, 4,
+                            "jobs.a.resources.time: 1180591620717411303424 is more than 366 days"),
+    "mem of 5000 digits": ("jobs:\n  a:\n    run: x\n    resources: {mem: '" + "9" * 5000 + "G'}\n", {}, 4,
+                           "jobs.a.resources.mem: '99999"),
+    "time of 5000 digits": ("jobs:\n  a:\n    run: x\n    resources: {time: '" + "9" * 5000 + "d'}\n", {}, 4,
+                            "jobs.a.resources.time: '99999"),
+    "cores beyond 64 bits": (f"jobs:\n  a:\n    run: x\n    resources: {{cores: {2 ** 70}}}\n", {}, 4,
+                             "jobs.a.resources.cores: 1180591620717411303424 is more than 1,000,000"),
+    "dep reference with a 50-digit ~N": ('jobs:\n  a:\n    run: x\n    deps: {x: ":default/~' + "9" * 50
+                                         + ':b"}\n', {}, 4, "jobs.a.deps.x: 'default/~999"),
+    "dep reference with a long list name": ('jobs:\n  a:\n    run: x\n    deps: {x: ":' + "l" * 600
+                                            + '/latest:b"}\n', {}, 4, "a urd list name of 600 characters"),
+    # issue 10, defect 30: one line, with the line number
+    "control character in a plain scalar": ("jobs:\n  a:\n    run: echo \x01 hi\n", {}, 3,
+                                            "character U+0001 is not allowed in YAML"),
+    "control character in a key": ("jobs:\n  a: {run: x}\n  \x07b: {run: y}\n", {}, 3,
+                                   "character U+0007 is not allowed in YAML"),
+    # issue 10, defect 28: malformed placeholders are the loader's to refuse
+    "placeholder with no name": ("jobs:\n  a:\n    run: cat {inputs.} > x\n    inputs: {t: Exmakefile}\n", {}, 3,
+                                 "jobs.a.run: malformed placeholder '{inputs.}'"),
+    "placeholder with two dots": ("jobs:\n  a:\n    run: ls {deps.x.y}\n  x: {run: y}\n", {}, 3,
+                                  "jobs.a.run: malformed placeholder '{deps.x.y}'"),
+    "placeholder not closed": ("jobs:\n  a:\n    run: cat {inputs.t\n    inputs: {t: Exmakefile}\n", {}, 3,
+                               "jobs.a.run: malformed placeholder '{inputs.t'"),
+    "placeholder holding a space": ("jobs:\n  a:\n    run: echo {options.n } > x\n    options: {n: 1}\n", {}, 3,
+                                    "jobs.a.run: malformed placeholder '{options.n'"),
+    # issue 10, defect 18: what a build writes is no input
+    "input inside the results directory": ("jobs:\n  a:\n    run: cat {inputs.t}\n    inputs: {t: results/r.txt}\n",
+                                           {"results/r.txt": "r\n"}, 4,
+                                           "jobs.a.inputs.t: 'results/r.txt' is inside the results directory"),
+    "input glob inside the results directory": ("jobs:\n  a:\n    run: cat {inputs.t}\n    inputs: {t: 'out/*'}\n"
+                                                "results: out\n", {"out/r.txt": "r\n"}, 4,
+                                                "jobs.a.inputs.t: 'out/*' is inside the results directory"),
+    "input through a link into the results": ("jobs:\n  a:\n    run: cat {inputs.t}\n    inputs: {t: r/x}\n",
+                                              {"results/x": "r\n", "r": Link("results")}, 4,
+                                              "jobs.a.inputs.t: 'r/x' is inside the results directory"),
+    "input inside the workdir": ("jobs:\n  a:\n    run: cat {inputs.t}\n    inputs: {t: work/a-1/x}\n",
+                                 {"work/a-1/x": "w\n"}, 4, "jobs.a.inputs.t: 'work/a-1/x' is inside the workdir"),
 }
 
 
@@ -181,7 +241,20 @@ COMMAND_CASES = {
     "path with a space": (["path", "a b"], "exmake: 'a b' is not a job"),
     "urd list name bad": (["--urd", "bad name"], "exmake: 'bad name' is not a urd list name"),
     "backend nonsense": (["--backend", "nonsense"], "exmake: --backend nonsense: choose one of local"),
+    # issue 10, defect 26: a list name longer than an LMDB key is refused before any job runs
+    "urd list name too long": (["--urd", "l" * 600], "exmake: a urd list name of 600 characters"),
+    "job reference of 5000 digits back": (["path", "a~" + "9" * 5000], "exmake: a job reference of 5,002"),
+    "job reference with a 50-digit K": (["path", "a~" + "9" * 50], "exmake: 'a~999"),
+    "job reference with a 50-digit N": (["show", "a-" + "9" * 50], "exmake: a-999"),
 }
+
+
+def test_log_reference_of_thousands_of_digits_is_refused(project):
+    """issue 10, defect 26: int() of 5,000 digits was a traceback once the log existed."""
+    make(project, RECIPE)
+    project.run(expect=0)
+    error = refused(project, "path", ":default/~" + "9" * 5000 + ":a")
+    assert error.startswith("exmake: a job reference of 5,012 characters"), error
 
 
 @pytest.mark.parametrize("args,message", list(COMMAND_CASES.values()), ids=list(COMMAND_CASES))
@@ -189,6 +262,45 @@ def test_bad_command_line_is_refused(project, args, message):
     make(project, RECIPE)
     error = refused(project, *args)
     assert error.startswith(message), error
+
+
+def test_fifo_as_recipe_is_refused_not_waited_on(project):
+    """issue 10, defect 26: `-f fifo` waited for a writer forever."""
+    project.root.mkdir(parents=True)
+    os.mkfifo(project.root / "pipe")
+    try:
+        error = refused(project, "-f", "pipe", timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("exmake waited on the FIFO")
+    assert error == f"exmake: {project.root / 'pipe'}: is not a regular file (a FIFO, socket or device?); " \
+                    "a recipe must be a file", error
+
+
+def test_deeply_nested_json_in_urd_import_is_refused(project):
+    """issue 10, defect 26: RecursionError traceback before."""
+    make(project, RECIPE, {"deep.jsonl": "[" * 100_000 + "]" * 100_000 + "\n"})
+    error = refused(project, "urd", "import", "deep.jsonl")
+    assert error == "exmake: deep.jsonl:1: JSON nested too deep to be an entry", error
+
+
+def test_urd_import_with_a_huge_job_number_is_refused(project):
+    make(project, RECIPE)
+    project.run(expect=0)
+    exported = project.run("urd", "export", expect=0).out
+    (project.root / "big.jsonl").write_text(exported.replace('"a-1"', '"a-' + "9" * 5000 + '"'))
+    error = refused(project, "urd", "import", "big.jsonl")
+    assert error.startswith("exmake: big.jsonl:1: job 'a' has a bad jobid"), error
+
+
+def test_input_path_longer_than_an_lmdb_key_builds(project):
+    """An input's absolute path is a key of the hash cache; LMDB keys hold at
+    most 511 bytes, and a deep data tree went past that: the build failed
+    after running, every time."""
+    deep = "/".join(["d" * 200] * 3)
+    make(project, f"jobs:\n  a:\n    run: cat {{inputs.t}} > x\n    inputs: {{t: {deep}/f.txt}}\n",
+         {f"{deep}/f.txt": "x\n"})
+    project.run(expect=0)
+    assert "reused" in project.run("-v", expect=0).out
 
 
 def test_urd_list_with_dotdot_is_refused_after_a_build(project):
@@ -248,8 +360,8 @@ def test_publish_through_a_symlink_leading_outside_is_refused(project, tmp_path)
     outside.mkdir()
     make(project, "jobs:\n  a:\n    run: echo hi > x.txt\n    publish: {evil/x.txt: x.txt}\n",
          {"results/evil": Link(str(outside))})
-    result = project.run(expect=2)  # found at publish time, after the job ran
-    assert "cannot publish evil/x.txt" in result.err and "leads outside" in result.err, result
+    error = refused(project)  # found before the job runs (issue 10, defect 20)
+    assert "jobs.a.publish.evil/x.txt: cannot publish there" in error and "leads outside" in error, error
     assert tree(outside) == []
 
 
@@ -258,9 +370,26 @@ def test_publish_below_a_symlink_leading_outside_creates_nothing_outside(project
     outside.mkdir()
     make(project, "jobs:\n  a:\n    run: echo hi > x.txt\n    publish: {evil/sub/x.txt: x.txt}\n",
          {"results/evil": Link(str(outside))})
-    result = project.run(expect=2)
-    assert "leads outside" in result.err, result
+    error = refused(project)
+    assert "leads outside" in error, error
     assert tree(outside) == []
+
+
+PUBLISH_TAKEN = {
+    "a regular file": ({"results/report.txt": "mine\n"}, "report.txt", "exists and is not a symlink"),
+    "a directory": ({"results/report.txt/keep": "mine\n"}, "report.txt", "exists and is not a symlink"),
+    "a file where a directory must be": ({"results/sub": "mine\n"}, "sub/report.txt", "is a file, not a directory"),
+}
+
+
+@pytest.mark.parametrize("files,dest,problem", list(PUBLISH_TAKEN.values()), ids=list(PUBLISH_TAKEN))
+def test_publish_target_taken_is_refused_before_any_job_runs(project, files, dest, problem):
+    """issue 10, defect 20: noticed only after the jobs had run (and written work/)."""
+    path = make(project, "jobs:\n  first: {run: 'echo 1 > one'}\n  a:\n    run: echo hi > x.txt\n"
+                f"    deps: [first]\n    publish:\n      {dest}: x.txt\n", files)
+    error = refused(project)
+    assert error.startswith(f"exmake: {path}:7: jobs.a.publish.{dest}: cannot publish there: "), error
+    assert problem in error, error
 
 
 # -- known bugs: bad input that is not refused cleanly ------------------------
@@ -293,3 +422,16 @@ def test_workdir_that_is_a_file_is_refused(project):
     path = make(project, "workdir: data.txt\njobs:\n  a: {run: 'true'}\n", {"data.txt": "x\n"})
     error = refused(project)
     assert error.startswith(f"exmake: {path}") and "data.txt" in error, error
+
+
+def test_job_named_like_a_command_is_warned_about_and_builds_with_build(project):
+    """issue 10, defect 24: `exmake status` silently ran the command, not the job."""
+    path = make(project, "jobs:\n  a: {run: 'true'}\n  status:\n    run: echo hi > x\n")
+    warning = (f"exmake: warning: {path}:3: jobs.status: `exmake status` runs the status command; "
+               "build this job with `exmake build status`")
+    result = project.run("status", expect=0)
+    assert result.err.splitlines() == [warning], result
+    result = project.run("build", "status", expect=0)
+    assert warning in result.err.splitlines(), result
+    assert (project.root / "work" / "status-1" / "x").read_text() == "hi\n"
+    assert "exmake build NAME" in project.run("--help", expect=0).out

@@ -9,7 +9,16 @@ import sys
 
 def open_workspace(args, readonly):
     from exmake.workspace import Workspace  # not at import: the no-op path must not load YAML
-    return Workspace.load(args.file, readonly=readonly)
+    ws = Workspace.load(args.file, readonly=readonly)
+    warn_shadowed(ws.recipe, getattr(args, "command_words", ()))
+    return ws
+
+
+def warn_shadowed(recipe, command_words):
+    """A job named like a command is silently not built by `exmake NAME`: say so."""
+    for name in (n for n in recipe.jobs if n in command_words):
+        print(f"exmake: warning: {recipe.path}:{recipe.jobs[name].line}: jobs.{name}: `exmake {name}` runs "
+              f"the {name} command; build this job with `exmake build {name}`", file=sys.stderr)
 
 
 def print_json(obj):

@@ -64,10 +64,11 @@ def main(args):
             return _unchanged(args, reporter, started, *unchanged)
     from exmake import graph
     from exmake.build import Build, BuildOptions
-    from exmake.recipe import save_parsed
+    from exmake.recipe import check_publish_targets, save_parsed
     ws = open_workspace(args, readonly=args.dry_run)
     try:
         targets = graph.select_targets(ws.recipe, args.targets)
+        check_publish_targets(ws.recipe, graph.build_order(ws.recipe, targets))  # before any job runs
         reporter.job_lines = {name: (ws.recipe.path, job.line) for name, job in ws.recipe.jobs.items()}
         if args.dry_run:
             return _dry_run(args, ws, targets, reporter, started)

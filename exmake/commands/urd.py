@@ -104,18 +104,23 @@ def _show_entry(entry, args):
     return 0
 
 
+def _lines(f):
+    """The file's lines, each read only up to just past the longest entry
+    parse_import accepts (so a 10 GiB line is refused, not read into memory)."""
+    return iter(lambda: f.readline(urd.MAX_IMPORT_LINE_BYTES + 2), b"")
+
+
 def _import(args):
     if not args.arg:
         raise UsageError("exmake urd import FILE: name the file to import (- for stdin)")
     if args.arg == "-":
-        lines = sys.stdin.buffer.readlines()
+        rows = urd.parse_import(_lines(sys.stdin.buffer), args.arg)
     else:
         try:
             with open(args.arg, "rb") as f:
-                lines = f.readlines()
+                rows = urd.parse_import(_lines(f), args.arg)
         except OSError as exc:
             raise UsageError(f"{args.arg}: {exc.strerror}") from None
-    rows = urd.parse_import(lines, args.arg)
     ws = open_workspace(args, readonly=False)
     try:
         added, present = urd.import_rows(ws.store, rows)

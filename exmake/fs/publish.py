@@ -12,6 +12,26 @@ from exmake.errors import ExmakeError
 from exmake.fs import atomic
 
 
+def target_problem(results_dir, dest):
+    """Why `results_dir/dest` cannot be published to, or None. Asked by the
+    build for every target before any job runs, and again by `publish`."""
+    link = os.path.join(results_dir, dest)
+    if not os.path.lexists(results_dir):
+        return None
+    # A symlink planted in results/ must not get even an empty directory
+    # made through it, so this is checked before making directories.
+    existing = os.path.dirname(link)
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not _inside(existing, results_dir):
+        return f"{existing} leads outside {results_dir}"
+    if not os.path.isdir(existing):
+        return f"{existing} is a file, not a directory"
+    if os.path.lexists(link) and not os.path.islink(link):
+        return f"{link} exists and is not a symlink; exmake will not overwrite it"
+    return None
+
+
 def publish(results_dir, job_path, mapping):
     """Link each `dest: src` of `mapping`; returns every [link, target] it stands for."""
     links = []
@@ -21,14 +41,9 @@ def publish(results_dir, job_path, mapping):
             raise ExmakeError(f"cannot publish {dest}: {source} does not exist")
         link = os.path.join(results_dir, dest)
         parent = os.path.dirname(link)
-        if os.path.lexists(results_dir):
-            # Checked before making directories: a symlink planted in results/
-            # must not get even an empty directory made through it.
-            existing = parent
-            while not os.path.lexists(existing):
-                existing = os.path.dirname(existing)
-            if not _inside(existing, results_dir):
-                raise ExmakeError(f"cannot publish {dest}: {existing} leads outside {results_dir}")
+        problem = target_problem(results_dir, dest)
+        if problem:
+            raise ExmakeError(f"cannot publish {dest}: {problem}")
         os.makedirs(parent, exist_ok=True)
         if not _inside(parent, results_dir):
             raise ExmakeError(f"cannot publish {dest}: {parent} leads outside {results_dir}")
@@ -36,9 +51,6 @@ def publish(results_dir, job_path, mapping):
         links.append([link, target])
         if os.path.islink(link) and os.readlink(link) == target:
             continue
-        if os.path.lexists(link) and not os.path.islink(link):
-            raise ExmakeError(f"cannot publish {dest}: {link} exists and is not a symlink; "
-                              "exmake will not overwrite it")
         atomic.symlink(target, link)
     return links
 

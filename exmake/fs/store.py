@@ -14,6 +14,7 @@ scanning them, and `hashes` and `stamps` are caches. LMDB is opened in the
 parent process only and never used across fork().
 """
 
+import hashlib
 import os
 
 import lmdb
@@ -24,6 +25,16 @@ SCHEMA_VERSION = b"1"
 DB_NAMES = (b"meta", b"trace", b"failed", b"hashes", b"stamps", b"urd")
 INITIAL_MAP_BYTES = 64 << 20   # grows by doubling when full
 MAX_MAP_BYTES = 1 << 40
+MAX_KEY_BYTES = 511            # LMDB's compiled-in limit (Environment.max_key_size())
+
+
+def _fit(key):
+    """`key` as LMDB can hold it: one longer than MAX_KEY_BYTES (an input's
+    deep absolute path in `hashes`) is stored under its digest. The prefix
+    starts with NUL, which no key exmake writes does."""
+    if len(key) <= MAX_KEY_BYTES:
+        return key
+    return b"\0sha256:" + hashlib.sha256(key).hexdigest().encode()
 
 
 class StoreCorrupt(ExmakeError):
@@ -102,7 +113,7 @@ class Store:
         if handle is None:
             return None
         with self.env.begin(db=handle) as txn:
-            return txn.get(key)
+            return txn.get(_fit(key))
 
     def get_many(self, db, keys):
         """{key: value} for the keys present, in one read transaction."""
@@ -113,7 +124,7 @@ class Store:
         if handle is None:
             return {}
         with self.env.begin(db=handle) as txn:
-            return {k: v for k in keys if (v := txn.get(k)) is not None}
+            return {k: v for k in keys if (v := txn.get(_fit(k))) is not None}
 
     def items(self, db, prefix=b""):
         return self._retrying(lambda: self._items(db, prefix))
@@ -143,9 +154,9 @@ class Store:
         with self.env.begin(write=True) as txn:
             for db, key, value in rows:
                 if value is None:
-                    txn.delete(key, db=self.dbs[db])
+                    txn.delete(_fit(key), db=self.dbs[db])
                 else:
-                    txn.put(key, value, db=self.dbs[db])
+                    txn.put(_fit(key), value, db=self.dbs[db])
 
     def next_number(self, key, at_least):
         """Atomically return max(stored, at_least) and store it plus one (a counter
