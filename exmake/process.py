@@ -28,6 +28,7 @@ below is one a defect once broke:
 A leaf module: it imports nothing from exmake, so slicer/ may use it.
 """
 
+import gc
 import os
 import resource
 import selectors
@@ -186,6 +187,9 @@ def fork_child(body, env=None, keep_fds=(), new_session=False):
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
+        # The parent's objects are never finalised here: one holding a
+        # descriptor closed below would close whatever reuses its number.
+        gc.freeze()
         close_other_fds(keep_fds)
         if env:
             os.environ.update(env)
