@@ -18,7 +18,7 @@ from exmake.errors import Interrupted
 from exmake.fs.publish import publish
 from exmake.defaults import key_context
 from exmake.fs.stamp import make_stamp, stamp_id
-from exmake.jobrun import LocalJobRun
+from exmake.jobrun import LocalJobRun, job_spec
 from exmake.rebuilder import Rebuilder
 from exmake.schedule import Outcome, Scheduler
 from exmake.report import status_tree
@@ -118,10 +118,15 @@ class Build:
             return Outcome("failed", reasons=["has no finished job: it should have run before "
                                               f"{self.options.only}"] + verdict.reasons,
                            detail={"reason": f"dependency {name} has no finished job"})
-        run = LocalJobRun(self, job, verdict.setup, verdict.reasons, forced)
+        setup = verdict.setup
+        spec = job_spec(job, setup, self.placeholder_values(job, dep_outcomes),
+                        {local: o.path for local, o in self.dep_outcomes_of(job, dep_outcomes).items()})
+        # A build on this workdir may have just made it (unless -B: run it anyway).
+        recheck = None if forced else (lambda: self.reuse_if_traced(job, setup))
+        run = LocalJobRun(spec, self.ws.jobdirs, self.record, recheck, self.guard, self.reporter,
+                          verdict.reasons)
         if run.acquired:
-            # A build on this workdir may have just made it (unless -B: run it anyway).
-            reused = None if forced else self.reuse_if_traced(job, verdict.setup)
+            reused = recheck() if recheck else None
             if reused:
                 run.key_lock.release()
                 return reused
@@ -182,12 +187,12 @@ class Build:
         if record:
             self.ws.store.put_many([("stamps", stamp_id(self.recipe.path, asked_targets), record)])
 
-    def placeholder_values(self, job):
+    def placeholder_values(self, job, dep_outcomes):
         """Placeholder text -> value, for expanding the job's command."""
         values = {}
         for name, spec in job.inputs.items():
             values[f"{{inputs.{name}}}"] = spec.files if spec.kind == "glob" else spec.path
-        for local, outcome in self.dep_outcomes_of(job, self.scheduler.outcomes).items():
+        for local, outcome in self.dep_outcomes_of(job, dep_outcomes).items():
             values[f"{{deps.{local}}}"] = outcome.path
         for name, value in job.options.items():
             values[f"{{options.{name}}}"] = value

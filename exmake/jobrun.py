@@ -6,9 +6,23 @@ reuses that build's result), reserves the job directory, writes setup.json,
 starts the job's processes, enforces the time limit, and when they end
 writes post.json and moves the directory into place.
 
+It runs a `JobSpec` (plain values: argvs or a runner, environment, limits,
+output policy; `job_spec` makes one from a recipe job) with a few
+collaborators, never the Build:
+    jobdirs   exmake.fs.jobdir.JobDirs: reserve, finish, abandon
+    record(key, jobid, ok)   index the finished job and publish it (called
+              with signals held, after post.json is written)
+    recheck() after waiting for the key's lock: the Outcome of what another
+              build made meanwhile, or None (None as recheck: always run, -B)
+    guard     the build's exmake.signals.SignalGuard
+    reporter  told `job_started(name, jobid)`
+
 A job has one process (a shell command, or a forked job-script runner that
-forks its own slice workers) or, for a sliced shell job, one per slice. The
-first process to fail stops the others: a job fails as a whole and at once.
+forks its own slice workers) or, for a sliced shell job, one per slice, all
+managed by exmake.process. The first process to fail stops the others: a job
+fails as a whole and at once. A job stopped at its time limit fails with
+the limit as its reason, whatever its processes' exit status: its output is
+partial and must never be reused.
 """
 
 import os
@@ -17,12 +31,13 @@ import stat
 import time
 from datetime import datetime, timezone
 
-from exmake.execute import Process, command_argv, describe_exit
-from exmake.fs import atomic
+from exmake.execute import command_argv
 from exmake.fs.hashing import hash_file
+from exmake.fs import atomic
 from exmake.fs.jobdir import FORMAT, SETUP
 from exmake.fs.locks import KeyLock
 from exmake.methodrun import read_record, run_method
+from exmake.process import Process, describe_exit, stop_all
 from exmake.schedule import Outcome
 
 LOCK_POLL_S = 0.05        # how often to retry a key another build holds
@@ -38,19 +53,87 @@ def utc_now():
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
+class Command:
+    """One process of a shell job: argv, extra environment, label, log-name suffix."""
+
+    __slots__ = ("argv", "env", "label", "suffix")
+
+    def __init__(self, argv, env=None, label="command", suffix=""):
+        self.argv, self.env, self.label, self.suffix = argv, env or {}, label, suffix
+
+
+class JobSpec:
+    """What a local run of one job needs, as plain values.
+
+    name       job name (its directories are `<name>-<N>`)
+    setup      the setup record (with "key"); jobid and created are added at start
+    commands   [Command, ...] for a shell job (one, or one per slice), else []
+    runner     for a job script: runner(building, jobid) -> exit status, run in
+               a forked child; else None
+    env        {name: value} for the job's processes only
+    time_s     wall-clock limit in seconds, or None
+    mem_mib    address-space limit in MiB, or None
+    outputs    declared outputs (empty: every file the job leaves is one)
+    publish    files that must exist to be published
+    script_logs  True when stdout*.txt are logs, not outputs (job scripts)
+    slices     the slice count of a sliced job, else None
+    A plain class, as Outcome is (no dataclass import on the no-op path).
+    """
+
+    __slots__ = ("name", "setup", "commands", "runner", "env", "time_s", "mem_mib",
+                 "outputs", "publish", "script_logs", "slices")
+
+    def __init__(self, name, setup, commands=(), runner=None, env=None, time_s=None, mem_mib=None,
+                 outputs=(), publish=(), script_logs=False, slices=None):
+        self.name, self.setup = name, setup
+        self.commands, self.runner = list(commands), runner
+        self.env = dict(env or {})
+        self.time_s, self.mem_mib = time_s, mem_mib
+        self.outputs, self.publish = list(outputs), list(publish)
+        self.script_logs, self.slices = script_logs, slices
+
+
+def job_spec(job, setup, values, dep_paths):
+    """The JobSpec of a recipe job: `values` fills its command's placeholders,
+    `dep_paths` maps each dependency's local name to its job directory."""
+    common = dict(env=job.env, time_s=job.resources.get("time"), mem_mib=job.resources.get("mem"),
+                  outputs=job.outputs, publish=job.publish.values(), slices=job.slices)
+    if job.method:
+        method = job.method
+        inputs = {name: spec.path if spec.kind == "file" else spec.files for name, spec in job.inputs.items()}
+        options, slices, mem_mib = job.options, job.slices, job.resources.get("mem")
+
+        def runner(building, jobid):
+            return run_method(method.path, method.search_dirs, building, jobid, options, inputs,
+                              dict(dep_paths), slices, mem_mib, method.module_name)
+        return JobSpec(job.name, setup, runner=runner, script_logs=True, **common)
+    if job.slices:
+        commands = [Command(command_argv(job.run, {**values, "{sliceno}": n, "{slices}": job.slices}),
+                            {"EXMAKE_SLICENO": str(n), "EXMAKE_SLICES": str(job.slices)},
+                            f"slice {n}", f".{n}")
+                    for n in range(job.slices)]
+    else:
+        commands = [Command(command_argv(job.run, values))]
+    return JobSpec(job.name, setup, commands=commands, **common)
+
+
 class LocalJobRun:
     """Scheduler task running one stale job on this machine."""
 
-    def __init__(self, build, job, setup, reasons, forced=False):
-        self.build = build
-        self.forced = forced
-        self.job = job
-        self.setup = setup
+    def __init__(self, spec, jobdirs, record, recheck, guard, reporter, reasons):
+        self.spec = spec
+        self.setup = spec.setup
+        self.jobdirs = jobdirs
+        self.record = record
+        self.recheck = recheck
+        self.guard = guard
+        self.reporter = reporter
         self.reasons = reasons
-        self.key_lock = KeyLock(build.ws.jobdirs.lock_dir, setup["key"])
+        self.key_lock = KeyLock(jobdirs.lock_dir, spec.setup["key"])
         self.dir_lock = None
         self.processes = []
         self.first_failure = None  # the process whose failure failed the job
+        self.limit_exceeded = None # the time-limit reason, once the limit stopped the job
         self.started = None
         self.jobid = self.building = None
         self.deadline = None
@@ -61,134 +144,128 @@ class LocalJobRun:
     # -- scheduler protocol ----------------------------------------------
 
     def fds(self):
-        return [p.pidfd for p in self.processes if p.pidfd is not None and p.returncode is None]
+        return [p.fd() for p in self.processes if p.fd() is not None]
 
     def wake_at(self):
         if self.started is None:
             return time.monotonic() + LOCK_POLL_S
-        return self.deadline
+        wakes = [p.wake_at() for p in self.processes]
+        if self.limit_exceeded is None:
+            wakes.append(self.deadline)
+        wakes = [w for w in wakes if w is not None]
+        return min(wakes) if wakes else None
 
     def advance(self):
         if self.started is None:
             if not self.key_lock.acquire(blocking=False):
                 return None
-            reused = None if self.forced else self.build.reuse_if_traced(self.job, self.setup)
+            reused = self.recheck() if self.recheck else None
             if reused:  # the other build made it
                 self.key_lock.release()
                 return reused
             self.start()
+        now = time.monotonic()
         statuses = [p.poll() for p in self.processes]
         failed = [p for p, s in zip(self.processes, statuses) if s not in (None, 0)]
-        if failed:  # one process failed: the job has failed; stop the rest now
-            self.first_failure = self.first_failure or failed[0]
+        if failed and not self.first_failure:  # one process failed: the job has failed; stop the rest now
+            self.first_failure = failed[0]
             for p in self.processes:
-                p.kill(f"another slice failed ({failed[0].label})")
-        elif None in statuses:
-            if self.deadline and time.monotonic() > self.deadline:
-                for p in self.processes:
-                    p.kill(f"time limit of {self.job.resources['time']} s exceeded")
+                p.terminate(f"another slice failed ({failed[0].label})")
+        if None in statuses and self.deadline and now >= self.deadline and self.limit_exceeded is None:
+            self.limit_exceeded = f"time limit of {_seconds(self.spec.time_s)} exceeded"
+            for p in self.processes:
+                p.terminate(self.limit_exceeded)
+        for p in self.processes:
+            p.escalate(now)
+        if any(p.poll() is None for p in self.processes):
             return None
         for p in self.processes:
-            p.reap()
-        with self.build.guard.critical():
+            p.release()
+        with self.guard.critical():
             return self._finish()
 
     def progress(self):
         """(slices done, slices) of a sliced job while it runs, else None."""
-        if not self.job.slices or self.started is None:
+        if not self.spec.slices or self.started is None:
             return None
-        if self.job.method:
+        if self.spec.runner:
             text = _read_small(os.path.join(self.building, ".progress"))
             done = int(text.split()[0]) if text and text.split()[0].isdigit() else 0
-            return done, self.job.slices
-        return sum(p.returncode is not None for p in self.processes), self.job.slices
+            return done, self.spec.slices
+        return sum(p.returncode is not None for p in self.processes), self.spec.slices
 
     def describe(self, now):
         """Lines for a status display: this job and, if sliced, its slices."""
         if self.started is None:
-            return [f"  {self.job.name:<20} waiting for another build running the same job"]
+            return [f"  {self.spec.name:<20} waiting for another build running the same job"]
         lines = [f"  {self.jobid:<20} {now - self.started:7.1f}s"]
-        if self.job.slices and not self.job.method:
+        if self.spec.slices and not self.spec.runner:
             for n, p in enumerate(self.processes):
                 state = f"done in {p.ended - p.started:.1f}s" if p.ended else f"running {now - p.started:.1f}s"
                 lines.append(f"    slice {n:<3} {state}")
-        elif self.job.slices:
+        elif self.spec.slices:
             done, total = self.progress()
             lines.append(f"    {done} of {total} slices done")
         return lines
 
+    def stop(self, reason):
+        """SIGTERM every process (the scheduler calls this on every task, then cancel)."""
+        for p in self.processes:
+            p.terminate(reason)
+
     def cancel(self):
-        for p in self.processes:
-            p.kill("interrupted")
-        for p in self.processes:
-            p.reap()
-        if self.building:
-            self.build.ws.jobdirs.abandon(self.jobid, self.building)
-        self._release()
+        """Stop, reap and remove everything of this run; idempotent."""
+        with self.guard.critical():
+            stop_all(self.processes, "interrupted")
+            if self.building:
+                self.jobdirs.abandon(self.jobid, self.building)
+                self.building = None
+            self._release()
 
     # -- steps -------------------------------------------------------------
 
     def start(self):
-        jobdirs = self.build.ws.jobdirs
-        self.jobid, self.building = jobdirs.reserve(self.job.name)
+        # Signals are held until the scheduler has this run in hand: an
+        # interrupt mid-start must find every process and the reservation.
+        with self.guard.critical():
+            self._start()
+
+    def _start(self):
+        self.jobid, self.building = self.jobdirs.reserve(self.spec.name)
         self.dir_lock = KeyLock(self.building, ".lock")
         self.dir_lock.acquire()
         self.setup.update(jobid=self.jobid, created=utc_now())
         atomic.write_json(os.path.join(self.building, SETUP), self.setup, fsync=False)
         self.started_at = utc_now()
         self.started = time.monotonic()
-        if self.job.method:
-            self.processes = [self._fork_method()]
-        elif self.job.slices:
-            self.processes = [self._spawn(n) for n in range(self.job.slices)]
-        else:
-            self.processes = [self._spawn(None)]
-        limit = self.job.resources.get("time")
-        self.deadline = self.started + limit if limit else None
-        self.build.reporter.job_started(self.job.name, self.jobid)
-
-    def _spawn(self, sliceno):
-        values = self.build.placeholder_values(self.job)
-        env = {**os.environ, **self.job.env, "EXMAKE_JOBID": self.jobid, "EXMAKE_JOB": self.job.name}
-        suffix = ""
-        if sliceno is not None:
-            values.update({"{sliceno}": sliceno, "{slices}": self.job.slices})
-            env.update(EXMAKE_SLICENO=str(sliceno), EXMAKE_SLICES=str(self.job.slices))
-            suffix = f".{sliceno}"
-        process = Process.spawn(
-            command_argv(self.job.run, values), self.building, env,
-            os.path.join(self.building, f"stdout{suffix}.txt"),
-            os.path.join(self.building, f"stderr{suffix}.txt"),
-            pass_fds=(self.key_lock.fd, self.dir_lock.fd), mem_mib=self.job.resources.get("mem"))
-        process.label = "slice %d" % sliceno if sliceno is not None else "command"
-        return process
-
-    def _fork_method(self):
-        job, method = self.job, self.job.method
-        inputs = {name: spec.path if spec.kind == "file" else spec.files for name, spec in job.inputs.items()}
-        deps = {local: o.path for local, o in self.build.dep_outcomes_of(job, self.build.scheduler.outcomes).items()}
-        os.environ.update(job.env)  # reset below: the child took its copy at fork
-        try:
-            process = Process.fork(lambda: run_method(
-                method.path, method.search_dirs, self.building, self.jobid, job.options,
-                inputs, deps, job.slices, job.resources.get("mem"), method.module_name))
-        finally:
-            for name in job.env:
-                os.environ.pop(name, None)
-        process.label = "job script"
-        return process
+        env = {**self.spec.env, "EXMAKE_JOBID": self.jobid, "EXMAKE_JOB": self.spec.name}
+        # The job keeps its own locks (an orphaned job keeps its key locked
+        # until it ends) and no other descriptor of exmake's.
+        locks = (self.key_lock.fd, self.dir_lock.fd)
+        if self.spec.runner:
+            building, jobid, runner = self.building, self.jobid, self.spec.runner
+            self.processes.append(Process.fork(lambda: runner(building, jobid), env=env, keep_fds=locks))
+        for command in self.spec.commands:
+            self.processes.append(Process.spawn(
+                command.argv, self.building, {**os.environ, **env, **command.env},
+                os.path.join(self.building, f"stdout{command.suffix}.txt"),
+                os.path.join(self.building, f"stderr{command.suffix}.txt"),
+                pass_fds=locks, mem_mib=self.spec.mem_mib, label=command.label))
+        self.deadline = self.started + self.spec.time_s if self.spec.time_s else None
+        self.reporter.job_started(self.spec.name, self.jobid)
 
     def _finish(self):
         duration = time.monotonic() - self.started
-        failed = self.first_failure or next((p for p in self.processes if p.returncode), None)
+        failed = self.first_failure or next(
+            (p for p in self.processes if p.returncode or p.killed_for), None)
         exit_code, sig, reason = describe_exit(failed.returncode if failed else 0,
                                                failed.killed_for if failed else None)
-        record = read_record(self.building) if self.job.method else None
+        record = read_record(self.building) if self.spec.runner else None
         if record and record["result"] == "FAILURE":
             where = f"slice {record['slice']}" if record.get("slice") is not None else record.get("stage")
             reason = f"{where} raised {record['exception']}" if record.get("traceback") \
                 else f"{where}: {record['exception']}"
-        reason = reason or self._missing_files()
+        reason = self.limit_exceeded or reason or self._missing_files()
         outputs = []
         if reason is None:
             try:
@@ -204,24 +281,25 @@ class LocalJobRun:
             "start": self.started_at, "end": utc_now(), "duration": round(duration, 6),
             "timings": (record or {}).get("timings", {}),
             "outputs": outputs,
-            "declared_outputs": bool(self.job.outputs),
+            "declared_outputs": bool(self.spec.outputs),
         }
-        if self.job.slices and not self.job.method:
+        if self.spec.slices and not self.spec.runner:
             post["timings"] = {"slices": [round(p.ended - p.started, 6) for p in self.processes]}
         log = self._log_path(record, failed)
         if not ok:
             post["stderr_tail"] = stderr_tail(log)
+        building, self.building = self.building, None
         try:
-            self.build.ws.jobdirs.finish(self.jobid, self.building, post)
+            self.jobdirs.finish(self.jobid, building, post)
         except OSError as exc:  # no room even for post.json: nothing of the job may stay
-            self.build.ws.jobdirs.abandon(self.jobid, self.building)
+            self.jobdirs.abandon(self.jobid, building)
             self._release()
             reason = f"cannot record the job: {exc.strerror}"
             return Outcome("failed", self.jobid, None, self.reasons, duration,
                            detail={"reason": reason, "stderr_tail": post.get("stderr_tail", [])})
-        self.build.record(self.setup["key"], self.jobid, ok)
+        self.record(self.setup["key"], self.jobid, ok)
         self._release()
-        path = self.build.ws.jobdirs.path(self.jobid)
+        path = self.jobdirs.path(self.jobid)
         if not ok:
             return Outcome("failed", self.jobid, path, self.reasons, duration,
                            detail={"reason": reason, "stderr_tail": post["stderr_tail"],
@@ -229,10 +307,10 @@ class LocalJobRun:
         return Outcome("built", self.jobid, path, self.reasons, duration, outputs=post["outputs"])
 
     def _missing_files(self):
-        missing = [p for p in self.job.outputs if not os.path.exists(os.path.join(self.building, p))]
+        missing = [p for p in self.spec.outputs if not os.path.exists(os.path.join(self.building, p))]
         if missing:
             return "declared output missing: " + ", ".join(missing)
-        unpublishable = [s for s in self.job.publish.values()
+        unpublishable = [s for s in self.spec.publish
                          if not os.path.lexists(os.path.join(self.building, s))]
         if unpublishable:
             return "file to publish missing: " + ", ".join(unpublishable)
@@ -252,11 +330,11 @@ class LocalJobRun:
         (post.json may say SUCCESS only of outputs that survive a power cut).
         A symlink is its target's text; anything but a file or a link
         (a FIFO, a socket) fails the job: reading one could block for ever."""
-        if self.job.outputs:
-            paths = self.job.outputs
+        if self.spec.outputs:
+            paths = self.spec.outputs
         else:
             paths = [p for p in _walk_relative(self.building) if not NEVER_OUTPUTS_RE.match(p)
-                     and not (self.job.method and SCRIPT_LOGS_RE.match(p))]
+                     and not (self.spec.script_logs and SCRIPT_LOGS_RE.match(p))]
         digests = []
         for rel in sorted(paths):
             path = os.path.join(self.building, rel)
@@ -277,6 +355,11 @@ class LocalJobRun:
 
 class _BadOutput(Exception):
     pass
+
+
+def _seconds(seconds):
+    """A limit as the recipe would write it: `2s`, `90s`, `1.5s`."""
+    return f"{seconds:g}s"
 
 
 def _read_small(path):

@@ -10,6 +10,12 @@ on the results in slice order, saves the job's result, and leaves
     {"result": "SUCCESS" | "FAILURE", "exception": str, "traceback": str,
      "slice": failing slice or null, "stage": failing stage or null,
      "timings": {"prepare": s, "analysis": s, "synthesis": s, "slices": [s, ...]}}
+
+Tracebacks (in that record, so in post.json and `exmake show`, and in the
+job's stderr logs) start at the job script's own frames: the frames of
+exmake and of Python's import machinery that lead to the script are left
+out. Set EXMAKE_TRACEBACK=full in exmake's environment to keep them (when
+the failure is exmake's own, the frames shown are not the script's).
 """
 
 import importlib
@@ -25,6 +31,8 @@ from exmake.jobapi import RESULT_NAME, Job, JobDir, Namespace
 from exmake.slicer.workers import SliceFailed, run_slices
 
 RUNNER_RECORD = ".runner.json"
+TRACEBACK_ENV = "EXMAKE_TRACEBACK"   # "full": keep exmake's own frames
+EXMAKE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def redirect_output(directory, stdout_name, stderr_name):
@@ -64,8 +72,9 @@ def run_method(script_path, search_dirs, building, jobid, options, inputs, deps,
         record.update(exception=failure.reason, traceback=failure.traceback, slice=failure.sliceno)
         print(f"exmake: slice {failure.sliceno} failed: {failure.reason}", file=sys.stderr)
     except BaseException as exc:  # noqa: BLE001 - a job's failure is data, not a crash
-        record.update(exception=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
-        traceback.print_exc()
+        text = user_traceback(exc)
+        record.update(exception=f"{type(exc).__name__}: {exc}", traceback=text)
+        sys.stderr.write(text)
     record["timings"] = timings
     try:
         os.unlink(os.path.join(building, ".progress"))
@@ -73,6 +82,22 @@ def run_method(script_path, search_dirs, building, jobid, options, inputs, deps,
         pass
     _write_record(building, record)
     return 0 if record["result"] == "SUCCESS" else 1
+
+
+def user_traceback(exc):
+    """The traceback text of `exc` from the first frame that is not exmake's
+    (nor the import machinery's), unless EXMAKE_TRACEBACK=full."""
+    tb = exc.__traceback__
+    if os.environ.get(TRACEBACK_ENV) != "full":
+        while tb is not None and _is_ours(tb.tb_frame.f_code.co_filename):
+            tb = tb.tb_next
+        if tb is None:  # the failure is in exmake itself: show all of it
+            tb = exc.__traceback__
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def _is_ours(filename):
+    return filename.startswith(EXMAKE_DIR) or filename.startswith("<frozen importlib")
 
 
 def _import_script(path, search_dirs):
@@ -119,7 +144,8 @@ def _stages(module, given, building, timings, record):
                 f.write(f"{count} {given['slices']}\n")
             os.rename(tmp, os.path.join(building, ".progress"))
 
-        result, timings["slices"] = run_slices(given["slices"], work, setup_child, on_done)
+        result, timings["slices"] = run_slices(given["slices"], work, setup_child, on_done,
+                                               format_failure=user_traceback)
         given["analysis_res"] = result
         timings["analysis"] = round(time.monotonic() - started, 6)
     given.setdefault("analysis_res", None)

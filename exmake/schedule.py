@@ -10,10 +10,19 @@ A task that `begin` returns must offer:
     wake_at()  a monotonic time to look at it again regardless (or None)
     advance()  None while still going, else its final Outcome
     cancel()   stop at once (interrupt); must leave nothing looking finished
+and may offer:
+    stop(reason)  ask its processes to end (SIGTERM) without waiting; called on
+               every task before any `cancel`, so their grace periods overlap
+
+`begin` runs, and its task is registered, with SIGINT/SIGTERM held (see
+exmake.signals): a task is never started without being in `running`.
 """
 
 import selectors
 import time
+
+from exmake import signals
+from exmake.signals import held
 
 POLL_FALLBACK_S = 0.01   # where no pidfd exists, look this often
 SUCCESS_STATES = ("built", "reused")
@@ -77,23 +86,47 @@ class Scheduler:
                     name = self._next_ready(pending)
                     if name is None:
                         break
-                    result = self._begin_one(name, begin)
+                    # Signals are held from the moment a job may reserve its
+                    # directory until it is in `running`, where an interrupt
+                    # finds it and cancels it; raised just after.
+                    with held():
+                        result = self._begin_one(name, begin)
+                        if not isinstance(result, Outcome):
+                            running[name] = result
                     if isinstance(result, Outcome):
                         stopping |= self._record(name, result, on_outcome)
-                    else:
-                        running[name] = result
+                    self._checkpoint()
                 if stopping and not running:
                     break
                 for name, outcome in self._wait(running):
                     del running[name]
                     stopping |= self._record(name, outcome, on_outcome)
-                if self.checkpoint:
-                    self.checkpoint()
+                self._checkpoint()
         except BaseException:
-            for task in running.values():
-                task.cancel()
+            self._cancel_all(list(running.values()))
             raise
         return self.outcomes
+
+    def _checkpoint(self):
+        if self.checkpoint:
+            self.checkpoint()
+        else:
+            signals.checkpoint()
+
+    @staticmethod
+    def _cancel_all(tasks):
+        """Cancel every task, with further signals held: a second Ctrl-C while
+        the first is being handled must not leave the remaining jobs running.
+        All are asked to stop first, so their grace periods run together."""
+        with held() as guard:
+            for task in tasks:
+                stop = getattr(task, "stop", None)
+                if stop:
+                    stop("interrupted")
+            for task in tasks:
+                task.cancel()
+            if guard:
+                guard.discard()  # already interrupting; a second signal adds nothing
 
     def _next_ready(self, pending):
         """Remove and return the first pending job whose dependencies have ended."""
@@ -121,9 +154,10 @@ class Scheduler:
         """Stop these jobs (running ones at once); they end as "cancelled"."""
         self.cancelled |= set(names)
         finished = []
-        for name in [n for n in self.running if n in self.cancelled]:
-            self.running[name].cancel()
-            finished.append((name, Outcome("cancelled", reasons=["an input changed while it ran"])))
+        with held():  # a cancellation, once begun, finishes
+            for name in [n for n in self.running if n in self.cancelled]:
+                self.running[name].cancel()
+                finished.append((name, Outcome("cancelled", reasons=["an input changed while it ran"])))
         return finished
 
     def _wait(self, running):

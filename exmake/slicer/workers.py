@@ -7,7 +7,10 @@ system round trip: starting slices must cost little more than the forks).
 The parent reads every pipe as data arrives, so a large result never
 blocks its writer. The first failure (an exception, a non-zero exit, or a
 death by signal, SIGKILL included) kills the other workers at once and
-raises SliceFailed. Every worker is reaped: no zombie is left.
+raises SliceFailed. Every worker is reaped: no zombie is left, and a worker
+is signalled only while unreaped (its pid cannot be someone else's then).
+Workers stay in their parent's process group (killing a job kills its
+slices); forking and the child's set-up are exmake.process's.
 """
 
 import os
@@ -17,6 +20,8 @@ import signal
 import sys
 import time
 import traceback
+
+from exmake.process import fork_child, pidfd_or_none
 
 READ_BYTES = 1 << 16
 POLL_S = 0.01          # where pidfds do not exist, look for ended workers this often
@@ -31,23 +36,25 @@ class SliceFailed(Exception):
         self.sliceno, self.reason, self.exception, self.traceback = sliceno, reason, exception, tb
 
 
-def run_slices(n, work, setup_child=None, on_done=None):
+def run_slices(n, work, setup_child=None, on_done=None, format_failure=None):
     """([work(0), ..., work(n-1)], [seconds per slice]) computed in n forked processes.
 
     `setup_child(sliceno)` runs first in each child (redirect output, limits);
-    `on_done(count)` runs in the parent each time a slice has finished.
+    `on_done(count)` runs in the parent each time a slice has finished;
+    `format_failure(exc)` is the traceback text of a slice's exception
+    (default: the whole traceback).
     """
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()  # or buffered text would be written once per child
     workers = {}  # read fd -> _Worker
     try:
         for sliceno in range(n):
             read_fd, write_fd = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                os.close(read_fd)
-                _child(sliceno, work, setup_child, write_fd)  # never returns
-            os.close(write_fd)  # so later workers do not inherit it, and EOF means "done"
+            try:
+                # The child keeps its own pipe's write end and nothing else of
+                # ours (not the read ends of the workers forked before it).
+                pid = fork_child(lambda: _child(sliceno, work, setup_child, write_fd, format_failure),
+                                 keep_fds=(write_fd,))
+            finally:
+                os.close(write_fd)  # EOF then means "done"
             workers[read_fd] = _Worker(sliceno, pid, read_fd)
         finished = _collect(workers, on_done)
     except BaseException:
@@ -70,19 +77,19 @@ class _Worker:
         self.seconds = None
 
 
-def _child(sliceno, work, setup_child, write_fd):
+def _child(sliceno, work, setup_child, write_fd, format_failure):
+    """A worker's body (in the forked child); returns its exit status."""
     status = 1
     try:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if setup_child:
             setup_child(sliceno)
         payload = RESULT + pickle.dumps(work(sliceno), protocol=pickle.HIGHEST_PROTOCOL)
         status = 0
     except BaseException as exc:  # noqa: BLE001 - everything must reach the parent
-        payload = FAILURE + pickle.dumps((f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+        text = format_failure(exc) if format_failure else traceback.format_exc()
+        payload = FAILURE + pickle.dumps((f"{type(exc).__name__}: {exc}", text))
         try:
-            traceback.print_exc()
+            sys.stderr.write(text)
         except BaseException:  # noqa: BLE001
             pass
     try:
@@ -93,8 +100,7 @@ def _child(sliceno, work, setup_child, write_fd):
             stream.flush()
     except BaseException:  # noqa: BLE001
         status = 1
-    finally:
-        os._exit(status)  # never run the parent's cleanup in a child
+    return status
 
 
 def _collect(workers, on_done=None):
@@ -166,14 +172,6 @@ def _reap(worker, selector, finished, block):
     if failure:
         raise failure
     finished[worker.sliceno] = worker
-
-
-def pidfd_or_none(pid):
-    """A descriptor that becomes readable when `pid` exits (Linux 5.3+), else None."""
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return None
 
 
 def _failure(worker):
