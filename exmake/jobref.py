@@ -94,4 +94,10 @@ def from_log(ws, ref):
                          f"{suggest(name, entry['jobs'])}")
     if not os.path.isdir(ws.jobdirs.path(job["jobid"])):
         raise UsageError(f"{ref}: {job['jobid']} was recorded there but its directory is gone")
+    found = (ws.jobdirs.read_setup(job["jobid"]) or {}).get("key")
+    if job.get("key") and found and found != job["key"]:
+        # The number was handed out again (an index recovered before the log
+        # was imported): never answer with another job's directory.
+        raise UsageError(f"{ref}: {job['jobid']} was recorded there, but that directory now holds "
+                         "another job (its key differs)")
     return job["jobid"]

@@ -243,9 +243,27 @@ def _entry_problem(entry):
     return None
 
 
+def used_numbers(values):
+    """{job name: highest N} over the `<name>-<N>` job ids of these stored entries."""
+    used = {}
+    for value in values:
+        for name, job in json.loads(value).get("jobs", {}).items():
+            jobid = job.get("jobid") if isinstance(job, dict) else None
+            number = jobid.rsplit("-", 1)[1] if isinstance(jobid, str) and "-" in jobid else ""
+            if number.isdigit() and number.isascii() and len(number) <= MAX_JOB_NUMBER_DIGITS:
+                used[name] = max(used.get(name, 0), int(number))
+    return used
+
+
 def import_rows(store, rows):
     """Add imported entries in one transaction; returns (added, already present).
-    An entry already present with other content is a conflict (UsageError)."""
+    An entry already present with other content is a conflict (UsageError).
+
+    First the job-number counters pass every job id the entries name (also
+    those already present: importing again repairs a half-done import), so
+    that after the index is recovered no job number is handed out twice."""
+    store.raise_counters(used_numbers(value for _, value in rows))
+
     def write(env, db):
         added = same = 0
         with env.begin(write=True, db=db) as txn:

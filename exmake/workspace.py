@@ -10,7 +10,7 @@ import os
 
 from exmake.errors import ExmakeError
 from exmake.fs.hashcache import HashCache
-from exmake.fs.jobdir import JobDirs
+from exmake.fs.jobdir import JOBID_RE, JobDirs
 from exmake.fs.store import Store
 from exmake.graph import check_acyclic
 from exmake.recipe import load_recipe
@@ -53,14 +53,20 @@ class Workspace:
         return store
 
     def rebuild_index(self, store):
-        """Refill the trace index from the job directories (they are the truth)."""
-        rows = []
+        """Refill the trace index from the job directories (they are the truth),
+        and set the job-number counters past every number a job directory or
+        the build log (if it survived) has used."""
+        from exmake.urd import Log, used_numbers
+        rows, used = [], used_numbers(Log(store).raw())
         for jobid, setup, post in self.jobdirs.scan():
             key = setup.get("key")
             if key:
                 table = "trace" if post.get("result") == "SUCCESS" else "failed"
                 rows.append((table, key.encode(), jobid.encode()))
+            name, number = JOBID_RE.match(jobid).groups()
+            used[name] = max(used.get(name, 0), int(number))
         store.put_many(rows)
+        store.raise_counters(used)
         return len(rows)
 
     def lookup(self, table, key):

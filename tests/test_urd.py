@@ -362,3 +362,58 @@ def test_an_incomplete_entry_is_refused_or_readable(project, tmp_path):
             assert shown.code == 0 and "Traceback" not in shown.err, shown
     else:
         assert result.code == 2 and f"{path}:1:" in result.err, result
+
+
+# -- index recovery (issue 10, defect 12) --------------------------------------
+
+COUNTER = """\
+jobs:
+  a:
+    run: "cat {inputs.d} > x.txt"
+    inputs: {d: data.txt}
+"""
+
+
+def three_builds_then_lose_the_newest(project):
+    """a-1, a-2, a-3 logged; then a-3's directory goes (gc, or by hand)."""
+    project.recipe(COUNTER)
+    for text in ("1\n", "2\n", "3\n"):
+        project.write("data.txt", text)
+        project.run(expect=0)
+    assert project.job_dirs("a") == ["a-1", "a-2", "a-3"]
+    subprocess.run(["rm", "-rf", str(project.root / "work" / "a-3")], check=True)
+    return project.run("urd", "export", expect=0).out
+
+
+def recover_the_index(project, exported):
+    """The README's procedure: export, move the LMDB aside, import."""
+    (project.root / "log.jsonl").write_text(exported)
+    lmdb = project.root / "work" / ".exmake" / "lmdb"
+    os.rename(lmdb, str(lmdb) + ".broken")
+    project.run("urd", "import", "log.jsonl", expect=0)
+
+
+def test_recovered_index_never_hands_out_a_logged_job_number_again(project):
+    recover_the_index(project, three_builds_then_lose_the_newest(project))
+    project.write("data.txt", "4\n")
+    project.run(expect=0)
+    assert project.job_dirs("a") == ["a-1", "a-2", "a-4"]  # not a-3 again
+    result = project.run("path", ":default/~1:a", expect=2)  # the entry that recorded a-3
+    assert "a-3 was recorded there but its directory is gone" in result.err, result
+
+
+def test_log_reference_to_a_number_reused_before_the_import_is_refused(project):
+    """Built after moving the LMDB aside but before importing the log: a-3 is
+    handed out again (nothing knew it); the log's a-3 must not resolve to it."""
+    exported = three_builds_then_lose_the_newest(project)
+    lmdb = project.root / "work" / ".exmake" / "lmdb"
+    os.rename(lmdb, str(lmdb) + ".broken")
+    project.write("data.txt", "4\n")
+    project.run(expect=0)
+    (project.root / "log.jsonl").write_text(exported)
+    project.run("urd", "import", "log.jsonl", expect=0)
+    result = project.run("path", ":default/~1:a", expect=2)  # the third build's a-3, not this one
+    assert "a-3 was recorded there, but that directory now holds another job" in result.err, result
+    project.write("data.txt", "5\n")
+    project.run(expect=0)
+    assert "a-4" in project.job_dirs("a")

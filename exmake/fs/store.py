@@ -169,6 +169,23 @@ class Store:
                 return number
         return self._retrying(allocate)
 
+    def raise_counters(self, used):
+        """Make each `next:<name>` pass the highest N that `used` ({name: N})
+        says was handed out (by a job directory or the build log), in one
+        transaction. A rebuilt or recovered index must never hand out a
+        number again: `:LIST/ENTRY:NAME` would find another job under it."""
+        if not used or self.readonly:
+            return
+
+        def write():
+            with self.env.begin(write=True, db=self.dbs["meta"]) as txn:
+                for name, highest in used.items():
+                    key = _fit(f"next:{name}".encode())
+                    stored = txn.get(key)
+                    if not (stored and stored.isdigit() and int(stored) > highest):
+                        txn.put(key, str(highest + 1).encode())
+        self._retrying(write)
+
     def write_with(self, function, db):
         """Run `function(env, db handle)` (which opens its own write transaction),
         growing the map and retrying as needed."""
