@@ -25,6 +25,10 @@ from exmake import signals
 from exmake.signals import held
 
 POLL_FALLBACK_S = 0.01   # where no pidfd exists, look this often
+# The longest single wait: epoll takes its timeout in int milliseconds (at
+# most ~24.8 days), and a `time: 30d` limit is normal on clusters. Waking
+# once an hour costs nothing; the deadline is recomputed each time.
+MAX_WAIT_S = 3600.0
 SUCCESS_STATES = ("built", "reused")
 
 
@@ -195,4 +199,4 @@ class Scheduler:
             wakes.append(time.monotonic() + self.tick_s)
         if not wakes:
             return None
-        return max(0.0, min(wakes) - time.monotonic())
+        return min(MAX_WAIT_S, max(0.0, min(wakes) - time.monotonic()))

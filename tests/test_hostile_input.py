@@ -437,9 +437,6 @@ def test_job_named_like_a_command_is_warned_about_and_builds_with_build(project)
     assert "exmake build NAME" in project.run("--help", expect=0).out
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10, defect 27: schedule.Scheduler._wait passes a 30-day "
-                   "timeout to selector.select (epoll takes at most ~24.8 days of ms): OverflowError. "
-                   "Fix in schedule.py (_timeout: clamp to a bounded wait), not in resources")
 def test_a_month_long_time_limit_builds(project):
     """Long limits are normal on clusters; the local killer must take them too."""
     make(project, "jobs:\n  a:\n    run: echo hi > x\n    resources: {time: 30d}\n")
