@@ -20,7 +20,8 @@ from exmake.defaults import key_context
 from exmake.fs.stamp import make_stamp, stamp_id
 from exmake.jobrun import LocalJobRun, job_spec
 from exmake.rebuilder import Rebuilder
-from exmake.schedule import Outcome, Scheduler
+from exmake.outcome import Outcome
+from exmake.schedule import Scheduler
 from exmake.report import status_tree
 from exmake.signals import SignalGuard
 

@@ -38,7 +38,7 @@ from exmake.fs.jobdir import FORMAT, SETUP
 from exmake.fs.locks import KeyLock
 from exmake.methodrun import read_record, run_method
 from exmake.process import Process, describe_exit, stop_all
-from exmake.schedule import Outcome
+from exmake.outcome import Outcome
 
 LOCK_POLL_S = 0.05        # how often to retry a key another build holds
 STDERR_TAIL_LINES = 20

@@ -31,7 +31,7 @@ from exmake.fs.records import make_setup
 from exmake.keys import canonical_step, input_digests, job_key
 from exmake.method import MethodError, code_identity
 from exmake.rebuild import decide
-from exmake.schedule import Outcome
+from exmake.outcome import Outcome
 
 ATTEMPTS_TRIED = 3   # newest job numbers to try when looking for a name's latest attempt
 

@@ -22,6 +22,7 @@ import selectors
 import time
 
 from exmake import signals
+from exmake.outcome import Outcome
 from exmake.signals import held
 
 POLL_FALLBACK_S = 0.01   # where no pidfd exists, look this often
@@ -30,31 +31,6 @@ POLL_FALLBACK_S = 0.01   # where no pidfd exists, look this often
 # once an hour costs nothing; the deadline is recomputed each time.
 MAX_WAIT_S = 3600.0
 SUCCESS_STATES = ("built", "reused")
-
-
-class Outcome:
-    """How one job of a build ended.
-
-    state: built | reused | failed | skipped | cancelled (a build), fresh | stale (a dry run),
-    submitted (a cluster build that did not wait).
-    outputs: [[path, digest], ...] for dependents' keys. A plain class, not a
-    dataclass: the no-op path imports this and dataclasses cost 5 ms to import.
-    """
-
-    __slots__ = ("state", "jobid", "path", "reasons", "duration", "outputs", "detail")
-
-    def __init__(self, state, jobid=None, path=None, reasons=None, duration=0.0, outputs=None,
-                 detail=None):
-        self.state = state
-        self.jobid = jobid
-        self.path = path
-        self.reasons = reasons or []
-        self.duration = duration
-        self.outputs = outputs
-        self.detail = detail or {}
-
-    def __repr__(self):
-        return f"Outcome({self.state!r}, {self.jobid!r}, reasons={self.reasons!r})"
 
 
 class Scheduler:

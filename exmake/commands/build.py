@@ -13,7 +13,7 @@ import time
 from exmake.commands import open_workspace, outcome_json, print_json
 from exmake.errors import Interrupted, JobFailed, UsageError
 from exmake.report import PROGRESS_MODES, Reporter
-from exmake.schedule import Outcome
+from exmake.outcome import Outcome
 from exmake.urd import DEFAULT_LIST, check_list_name
 
 
