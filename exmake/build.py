@@ -15,10 +15,10 @@ import time
 
 from exmake import graph
 from exmake.errors import Interrupted
-from exmake.fs.publish import publish
 from exmake.defaults import key_context
 from exmake.fs.stamp import make_stamp, stamp_id
 from exmake.jobrun import LocalJobRun, job_spec
+from exmake.ledger import Ledger
 from exmake.rebuilder import Rebuilder
 from exmake.outcome import Outcome
 from exmake.schedule import Scheduler
@@ -46,7 +46,7 @@ class Build:
         self.reporter = reporter
         self.guard = SignalGuard()
         self.outcomes = {}
-        self.links = []          # [link, target] of every result symlink this build stands for
+        self.ledger = Ledger(ws)  # index, LATEST and results: what makes a job visible
         self.hooks = None        # (wake fd, on_wake) from a watcher: cancel jobs mid-build
         self.started_ns = time.time_ns()
         self.keys = {}            # job name -> key, for the build log
@@ -142,23 +142,14 @@ class Build:
         return self.reused(job, *traced, [f"made by another build meanwhile: {traced[0]}"])
 
     def reused(self, job, jobid, post, reasons=()):
-        path = self.ws.jobdirs.path(jobid)
-        if self.ws.jobdirs.latest(job.name) != jobid:
-            self.ws.jobdirs.set_latest(jobid)
-        self.links += publish(self.recipe.results, path, job.publish)
-        return Outcome("reused", jobid, path, list(reasons), outputs=post["outputs"])
+        self.ledger.adopt(job, jobid)
+        return Outcome("reused", jobid, self.ws.jobdirs.path(jobid), list(reasons), outputs=post["outputs"])
 
     def record(self, key, jobid, ok):
         """Index a finished job (called inside the signal guard's critical section)."""
-        rows = [("trace", key.encode(), jobid.encode()), ("failed", key.encode(), None)] if ok \
-            else [("failed", key.encode(), jobid.encode())]
-        self.ws.store.put_many(rows + self.ws.hashcache.pending)
-        self.ws.hashcache.pending = []
+        self.ledger.record(self.recipe.jobs[jobid.rsplit("-", 1)[0]], key, jobid, ok)
         self.rebuilder.note_finished(key, jobid, ok)
         self.rebuilder.note_attempt(jobid)
-        if ok:
-            job = self.recipe.jobs[jobid.rsplit("-", 1)[0]]
-            self.links += publish(self.recipe.results, self.ws.jobdirs.path(jobid), job.publish)
 
     def log_jobs(self):
         """{name: {jobid, key, state}} for the build log."""
@@ -184,7 +175,7 @@ class Build:
         record = make_stamp([self.recipe.path, list(self.recipe.signature)], self.recipe.digest,
                             self.targets, list(self.recipe.jobs), files, dirs,
                             [[name, o.jobid, o.path, self.keys[name]] for name, o in self.outcomes.items()],
-                            latest + self.links, self.started_ns, key_context())
+                            latest + self.ledger.links, self.started_ns, key_context())
         if record:
             self.ws.store.put_many([("stamps", stamp_id(self.recipe.path, asked_targets), record)])
 

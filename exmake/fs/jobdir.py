@@ -9,7 +9,8 @@ Life of a job directory:
 3. `finish`: `post.json` is written and flushed, then the building directory
    is renamed over the empty reserved one. Only now does `<name>-<N>` have
    content; a directory without a SUCCESS post.json is never reused.
-4. On success `<name>-LATEST` is swapped (atomic symlink rename) to it.
+4. On success `<name>-LATEST` is swapped (atomic symlink rename) to it, by
+   exmake.ledger once the job is indexed.
 
 Building directories whose `.lock` nobody holds were left by a killed build;
 `clean_stale` removes them and their empty reservations.
@@ -81,8 +82,6 @@ class JobDirs:
         # rename(2) may replace an empty directory: the reservation.
         os.rename(building, self.path(jobid))
         atomic.fsync_dir(self.workdir)
-        if post["result"] == "SUCCESS":
-            self.set_latest(jobid)
 
     def abandon(self, jobid, building):
         """Remove a job that was interrupted: nothing of it may look finished."""

@@ -1,0 +1,37 @@
+"""Where a job's result becomes visible: the trace index, `<name>-LATEST` and
+the published result links.
+
+One place for the local build, exec-job on a compute node (which is a local
+build of one job) and the cluster build's reuse of fresh jobs, so they can
+never make a result visible in different ways. A finished job is indexed
+first (inside the signal guard's critical section, right after its
+directory was renamed into place), then pointed at; a kill in between only
+leaves LATEST and the links to the next build, which reuses the job and
+points at it then.
+"""
+
+from exmake.fs.publish import publish
+
+
+class Ledger:
+    """Indexes and points at the jobs of one workspace; collects the links made."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.links = []   # [link, target] of every result symlink made or confirmed
+
+    def adopt(self, job, jobid):
+        """Make `jobid` the current job of recipe job `job`: LATEST and its results."""
+        if self.ws.jobdirs.latest(job.name) != jobid:
+            self.ws.jobdirs.set_latest(jobid)
+        self.links += publish(self.ws.recipe.results, self.ws.jobdirs.path(jobid), job.publish)
+
+    def record(self, job, key, jobid, ok):
+        """Index a finished job (with the hash-cache rows taken meanwhile, in one
+        transaction); adopt it if it succeeded."""
+        rows = [("trace", key.encode(), jobid.encode()), ("failed", key.encode(), None)] if ok \
+            else [("failed", key.encode(), jobid.encode())]
+        self.ws.store.put_many(rows + self.ws.hashcache.pending)
+        self.ws.hashcache.pending = []
+        if ok:
+            self.adopt(job, jobid)
