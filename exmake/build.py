@@ -121,7 +121,8 @@ class Build:
                            detail={"reason": f"dependency {name} has no finished job"})
         setup = verdict.setup
         spec = job_spec(job, setup, self.placeholder_values(job, dep_outcomes),
-                        {local: o.path for local, o in self.dep_outcomes_of(job, dep_outcomes).items()})
+                        {local: o.path for local, o in self.dep_outcomes_of(job, dep_outcomes).items()},
+                        verify=lambda: self.rebuilder.changed_since_read(job))
         # A build on this workdir may have just made it (unless -B: run it anyway).
         recheck = None if forced else (lambda: self.reuse_if_traced(job, setup))
         run = LocalJobRun(spec, self.ws.jobdirs, self.record, recheck, self.guard, self.reporter,

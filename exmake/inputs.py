@@ -86,15 +86,29 @@ def _inside_any(path, excluded):
     return any(real == x or real.startswith(x + os.sep) for x in excluded)
 
 
-def _listed_dirs(root, pattern, excluded):
-    """[path, signature] of every directory whose listing a glob reads."""
+def glob_base(root, pattern):
+    """(the directory a glob starts listing at, whether it lists below it) for a
+    pattern as the recipe wrote it (relative to `root`, or absolute). Only the
+    pattern's own characters are wildcards, never the project path's."""
+    pattern = os.path.normpath(pattern)
     parts = pattern.split(os.sep)
     magic = next(i for i, part in enumerate(parts) if GLOB_CHARS.search(part))
     prefix = os.path.join(root, os.sep.join(parts[:magic])) if parts[:magic] else root
     if os.path.isabs(pattern):
         prefix = os.sep.join(parts[:magic]) or os.sep
+    return prefix, magic < len(parts) - 1 or "**" in pattern
+
+
+def glob_matcher(root, pattern):
+    """The pattern, made absolute with `root` escaped, for fnmatch on absolute paths."""
+    pattern = os.path.normpath(pattern)
+    return pattern if os.path.isabs(pattern) else os.path.join(glob.escape(root), pattern)
+
+
+def _listed_dirs(root, pattern, excluded):
+    """[path, signature] of every directory whose listing a glob reads."""
+    prefix, deep = glob_base(root, pattern)
     if not os.path.isdir(prefix):
         return []
-    deep = magic < len(parts) - 1 or "**" in pattern
     dirs = [d for d, _ in _walk(prefix, excluded)] if deep else [prefix]
     return [[d, stat_signature(d)] for d in dirs]

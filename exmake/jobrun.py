@@ -29,12 +29,12 @@ import os
 import re
 import stat
 import time
-from datetime import datetime, timezone
 
 from exmake.execute import command_argv
 from exmake.fs.hashing import hash_file
 from exmake.fs import atomic
-from exmake.fs.jobdir import FORMAT, SETUP
+from exmake.fs.jobdir import SETUP
+from exmake.fs.records import make_post, utc_now
 from exmake.fs.locks import KeyLock
 from exmake.methodrun import read_record, run_method
 from exmake.process import Process, describe_exit, stop_all
@@ -47,10 +47,6 @@ STDERR_TAIL_BYTES = 16384
 # (a command's product is often what it prints), a job script's is not.
 NEVER_OUTPUTS_RE = re.compile(r"^(setup\.json|post\.json|stderr(\.\d+)?\.txt|\.lock|\.runner\.json.*|\.progress.*)$")
 SCRIPT_LOGS_RE = re.compile(r"^stdout(\.\d+)?\.txt$")
-
-
-def utc_now():
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 class Command:
@@ -77,27 +73,30 @@ class JobSpec:
     publish    files that must exist to be published
     script_logs  True when stdout*.txt are logs, not outputs (job scripts)
     slices     the slice count of a sliced job, else None
+    verify     verify() -> None, or why the result cannot stand for the key: a
+               file the key was computed from changed while the job ran
     A plain class, as Outcome is (no dataclass import on the no-op path).
     """
 
     __slots__ = ("name", "setup", "commands", "runner", "env", "time_s", "mem_mib",
-                 "outputs", "publish", "script_logs", "slices")
+                 "outputs", "publish", "script_logs", "slices", "verify")
 
     def __init__(self, name, setup, commands=(), runner=None, env=None, time_s=None, mem_mib=None,
-                 outputs=(), publish=(), script_logs=False, slices=None):
+                 outputs=(), publish=(), script_logs=False, slices=None, verify=None):
         self.name, self.setup = name, setup
         self.commands, self.runner = list(commands), runner
         self.env = dict(env or {})
         self.time_s, self.mem_mib = time_s, mem_mib
         self.outputs, self.publish = list(outputs), list(publish)
         self.script_logs, self.slices = script_logs, slices
+        self.verify = verify
 
 
-def job_spec(job, setup, values, dep_paths):
+def job_spec(job, setup, values, dep_paths, verify=None):
     """The JobSpec of a recipe job: `values` fills its command's placeholders,
     `dep_paths` maps each dependency's local name to its job directory."""
     common = dict(env=job.env, time_s=job.resources.get("time"), mem_mib=job.resources.get("mem"),
-                  outputs=job.outputs, publish=job.publish.values(), slices=job.slices)
+                  outputs=job.outputs, publish=job.publish.values(), slices=job.slices, verify=verify)
     if job.method:
         method = job.method
         inputs = {name: spec.path if spec.kind == "file" else spec.files for name, spec in job.inputs.items()}
@@ -266,6 +265,8 @@ class LocalJobRun:
             reason = f"{where} raised {record['exception']}" if record.get("traceback") \
                 else f"{where}: {record['exception']}"
         reason = self.limit_exceeded or reason or self._missing_files()
+        if reason is None and self.spec.verify:
+            reason = self.spec.verify()  # something it read changed while it ran
         outputs = []
         if reason is None:
             try:
@@ -273,21 +274,12 @@ class LocalJobRun:
             except (_BadOutput, OSError) as exc:
                 reason = str(exc) if isinstance(exc, _BadOutput) else f"cannot read an output: {exc}"
         ok = reason is None
-        post = {
-            "format": FORMAT, "jobid": self.jobid, "result": "SUCCESS" if ok else "FAILURE",
-            "exit_code": exit_code, "signal": sig, "reason": reason,
-            "exception": record.get("exception") if record else None,
-            "traceback": record.get("traceback") if record else None,
-            "start": self.started_at, "end": utc_now(), "duration": round(duration, 6),
-            "timings": (record or {}).get("timings", {}),
-            "outputs": outputs,
-            "declared_outputs": bool(self.spec.outputs),
-        }
-        if self.spec.slices and not self.spec.runner:
-            post["timings"] = {"slices": [round(p.ended - p.started, 6) for p in self.processes]}
         log = self._log_path(record, failed)
-        if not ok:
-            post["stderr_tail"] = stderr_tail(log)
+        timings = (record or {}).get("timings", {})
+        if self.spec.slices and not self.spec.runner:
+            timings = {"slices": [round(p.ended - p.started, 6) for p in self.processes]}
+        post = make_post(self.jobid, ok, exit_code, sig, reason, record, self.started_at, duration, timings,
+                         outputs, bool(self.spec.outputs), None if ok else stderr_tail(log))
         building, self.building = self.building, None
         try:
             self.jobdirs.finish(self.jobid, building, post)

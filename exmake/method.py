@@ -16,6 +16,7 @@ recipe's tree (found by following imports), and of the depend_extra files.
 
 import ast
 import os
+import sys
 
 from exmake.fs.hashcache import signature
 from exmake.fs.hashing import hash_bytes
@@ -42,6 +43,7 @@ class MethodScript:
         self.label = label                # how keys and messages name it
         self.search_dirs = search_dirs    # where its local imports are looked for
         self.module_name = None           # an entry point's module, imported by name
+        self.own_package = None           # an entry point's top-level package: its local code
         self.functions = {}               # name -> parameter names
         self.options = {}
         self.depend_extra = []
@@ -123,7 +125,11 @@ def load_method(spec, root, cache=None):
     module_name = None
     if ":" in spec and not spec.endswith(".py"):
         path, label, module_name = _entry_point_file(spec)
+        # Imports resolve from the sys.path entry the package was found in.
+        depth = module_name.count(".") + (2 if path.endswith("__init__.py") else 1)
         search_dirs = [os.path.dirname(path)]
+        for _ in range(depth - 1):
+            search_dirs = [os.path.dirname(search_dirs[0])]
     else:
         path = os.path.normpath(os.path.join(root, spec))
         label = os.path.relpath(path, root)
@@ -131,6 +137,9 @@ def load_method(spec, root, cache=None):
     tree = _parse(path)
     script = MethodScript(spec, path, tree, search_dirs, label)
     script.module_name = module_name
+    # An installed script's own code is its top-level package; the rest of
+    # site-packages is named by the distribution's version in its label.
+    script.own_package = module_name.split(".")[0] if module_name else None
     if cache is not None:
         cache[spec] = script
     return script
@@ -152,6 +161,8 @@ def _parse(path):
         raise MethodError(f"syntax error: {exc.msg}", path, exc.lineno or 0) from None
     except ValueError as exc:  # NUL bytes
         raise MethodError(f"cannot be parsed: {exc}", path, 1) from None
+    except (RecursionError, MemoryError):
+        raise MethodError("too deeply nested for exmake to read", path, 1) from None
 
 
 def _entry_point_file(spec):
@@ -229,8 +240,20 @@ def _hash_code(path, files):
     return hash_bytes(_normalised(path).encode())
 
 
+DUMP_RECURSION_LIMIT = 50_000   # ast.dump recurses once per nesting level: `1 + 1 + ...` of
+                                # 1,000 terms imports fine but is 1,000 levels deep
+
+
 def _normalised(path):
-    return ast.dump(_parse(path), include_attributes=False)
+    tree = _parse(path)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, DUMP_RECURSION_LIMIT))
+    try:
+        return ast.dump(tree, include_attributes=False)
+    except (RecursionError, MemoryError):
+        raise MethodError("too deeply nested for exmake to read", path, 1) from None
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def _local_modules(script, absent):
@@ -240,33 +263,72 @@ def _local_modules(script, absent):
     found, todo = set(), [script.path]
     while todo:
         current = todo.pop()
-        for module in _imported_files(current, script.search_dirs, absent):
+        for module in _imported_files(current, script.search_dirs, absent, script.own_package):
             if module not in found and module != script.path:
                 found.add(module)
                 todo.append(module)
     return found
 
 
-def _imported_files(path, search_dirs, absent):
+IMPORT_CALLS = ("import_module", "__import__")   # importlib.import_module("x"), __import__("x")
+
+
+def _imported_files(path, search_dirs, absent, own_package=None):
+    """The local files that the imports in `path` execute: `import`, `from ...
+    import` (relative ones too, and `*` with the package's literal __all__),
+    and importlib.import_module / __import__ called with a literal name. An
+    import computed at run time cannot be followed: name such files in
+    `depend_extra`."""
     tree = _parse(path)
     here = os.path.dirname(path)
+
+    def local(dotted):
+        return own_package is None or dotted.split(".")[0] == own_package
+
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                yield from _module_files(alias.name, search_dirs, absent)
+                if local(alias.name):
+                    yield from _module_files(alias.name, search_dirs, absent)
         elif isinstance(node, ast.ImportFrom):
             if node.level:  # relative: from the importing module's package
                 base = here
                 for _ in range(node.level - 1):
                     base = os.path.dirname(base)
-                dirs = [base]
-                prefix = node.module or ""
-            else:
+                dirs, prefix = [base], node.module or ""
+            elif local(node.module):
                 dirs, prefix = search_dirs, node.module
-            if prefix:
-                yield from _module_files(prefix, dirs, absent)
-            for alias in node.names:  # `from pkg import sub` may name a submodule
-                yield from _module_files(f"{prefix}.{alias.name}" if prefix else alias.name, dirs, absent)
+            else:
+                continue
+            found = list(_module_files(prefix, dirs, absent)) if prefix else []
+            yield from found
+            names = [a.name for a in node.names]
+            if names == ["*"]:  # the submodules the package's __all__ names
+                names = _literal_all(found[-1]) if found and found[-1].endswith("__init__.py") else []
+            for name in names:  # `from pkg import sub` may name a submodule
+                yield from _module_files(f"{prefix}.{name}" if prefix else name, dirs, absent)
+        elif isinstance(node, ast.Call) and _call_name(node.func) in IMPORT_CALLS and node.args \
+                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            name = node.args[0].value
+            if name and not name.startswith(".") and local(name):
+                yield from _module_files(name, search_dirs, absent)
+
+
+def _call_name(func):
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+
+
+def _literal_all(init):
+    """The names in a package's `__all__ = [...]`, if it is a literal."""
+    for node in _parse(init).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__"
+                                                for t in node.targets):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                return []
+            return [n for n in value if isinstance(n, str)] if isinstance(value, (list, tuple)) else []
+    return []
 
 
 def _module_files(dotted, dirs, absent):

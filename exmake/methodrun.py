@@ -101,9 +101,13 @@ def _is_ours(filename):
 
 
 def _import_script(path, search_dirs):
+    # In exactly the order exmake.method followed the imports for the key: a
+    # directory already on sys.path (the cwd under `python -m`, PYTHONPATH)
+    # is moved to the front too, or it would win over the script's own.
     for directory in reversed(search_dirs):
-        if directory not in sys.path:
-            sys.path.insert(0, directory)
+        while directory in sys.path:
+            sys.path.remove(directory)
+        sys.path.insert(0, directory)
     spec = importlib.util.spec_from_file_location("exmake_job_script", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module

@@ -26,6 +26,7 @@ import os
 
 from exmake import graph
 from exmake.errors import RecipeError, UsageError
+from exmake.fs.hashcache import signature
 from exmake.fs.jobdir import JOBID_RE, listing
 from exmake.fs.records import make_setup
 from exmake.keys import canonical_step, input_digests, job_key
@@ -93,6 +94,30 @@ class Rebuilder:
                 for local, o in self.dep_outcomes_of(job, dep_outcomes).items()}
         key = job_key(step, inputs, {local: d["outputs"] for local, d in deps.items()})
         return make_setup(job.name, key, step, inputs, deps, self.recipe.path)
+
+    def changed_since_read(self, job):
+        """None, or why the key computed for `job` no longer describes what it
+        read: an input file or a job-script file whose stat signature differs
+        from the one taken before it was hashed (an edit while the job ran), or
+        a module that appeared where an import looks. Such a result must not be
+        recorded under that key: a later build with the old content would
+        reuse what the new content made."""
+        signatures = self.ws.hashcache.signatures
+        read = [(p, signatures[p]) for spec in job.inputs.values() for p in spec.files if p in signatures]
+        code = self.code.get(job.method.path) if job.method else None
+        if code:
+            read += [(p, tuple(sig)) for p, sig in code.files]
+            for path in code.absent:
+                if os.path.lexists(path):
+                    return f"{self.recipe.relpath(path)} appeared while the job ran; run exmake again"
+        for path, sig in read:
+            try:
+                now = signature(os.stat(path))
+            except OSError:
+                now = None
+            if now != tuple(sig):
+                return f"{self.recipe.relpath(path)} changed while the job ran; run exmake again"
+        return None
 
     def dep_outcomes_of(self, job, dep_outcomes):
         """{local: Outcome} of every dependency of `job`, in-recipe and from the log."""

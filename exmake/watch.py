@@ -38,22 +38,23 @@ class WatchSet:
     """
 
     def __init__(self, recipe):
+        from exmake.inputs import glob_base, glob_matcher
         from exmake.method import MethodError, code_identity
         self.recipe = recipe
         self.excluded = [os.path.realpath(recipe.workdir), os.path.realpath(recipe.results)]
-        self.files = {os.path.realpath(recipe.path): None}   # path -> jobs reading it (None: all)
+        self.files = {p: None for p in (recipe.path, os.path.realpath(recipe.path))}  # path -> jobs (None: all)
         self.trees = {}                                     # dir -> jobs (anything under it)
-        self.globs = {}                                     # pattern -> jobs
+        self.globs = {}                                     # (base, deep, matcher) -> jobs
         self.absent = {}                                    # path -> jobs (a module that would shadow one)
         for name, job in recipe.jobs.items():
             for spec in job.inputs.values():
-                path = os.path.realpath(spec.path) if spec.kind != "glob" else spec.path
                 if spec.kind == "file":
-                    self.files.setdefault(path, set()).add(name)
+                    self._add_file(spec.path, name)
                 elif spec.kind == "dir":
-                    self.trees.setdefault(path, set()).add(name)
+                    self.trees.setdefault(os.path.realpath(spec.path), set()).add(name)
                 else:
-                    self.globs.setdefault(path, set()).add(name)
+                    key = (*glob_base(recipe.root, spec.pattern), glob_matcher(recipe.root, spec.pattern))
+                    self.globs.setdefault(key, set()).add(name)
             if job.method:
                 try:
                     code = code_identity(job.method)
@@ -61,9 +62,15 @@ class WatchSet:
                 except MethodError as exc:  # the build says so; watch where a fix would land
                     files, absent = [exc.path or job.method.path], []
                 for path in files:
-                    self.files.setdefault(os.path.realpath(path), set()).add(name)
+                    self._add_file(path, name)
                 for path in absent:
                     self.absent.setdefault(path, set()).add(name)
+
+    def _add_file(self, path, name):
+        """Watch a file both where it is named and where it really is: a symlink
+        pointed elsewhere changes the first, an edit of its target the second."""
+        for where in {os.path.abspath(path), os.path.realpath(path)}:
+            self.files.setdefault(where, set()).add(name)
 
     def directories(self):
         """{directory: recursive?} to give the observer."""
@@ -74,11 +81,8 @@ class WatchSet:
             dirs.setdefault(os.path.dirname(path), False)
         for path in self.trees:
             dirs[path] = True
-        for pattern in self.globs:
-            static = pattern.split(os.sep)
-            magic = next(i for i, part in enumerate(static) if any(c in part for c in "*?["))
-            base = os.sep.join(static[:magic]) or os.sep
-            dirs[base] = dirs.get(base, False) or magic < len(static) - 1 or "**" in pattern
+        for base, deep, _ in self.globs:
+            dirs[base] = dirs.get(base, False) or deep
         return {d: r for d, r in dirs.items() if os.path.isdir(d)}
 
     def jobs_for(self, path):
@@ -86,15 +90,16 @@ class WatchSet:
         real = os.path.realpath(path)
         if any(real == x or real.startswith(x + os.sep) for x in self.excluded):
             return set()
-        if real in self.files:
-            return self.files[real]
+        named = os.path.abspath(path)
+        if named in self.files or real in self.files:
+            return _union(self.files.get(named, set()), self.files.get(real, set()))
         jobs = set()
         jobs |= self.absent.get(path, set()) | self.absent.get(real, set())
         for tree, names in self.trees.items():
             if real.startswith(tree + os.sep) or real == tree:
                 jobs |= names
-        for pattern, names in self.globs.items():
-            if fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(real, pattern):
+        for (_, _, pattern), names in self.globs.items():
+            if fnmatch.fnmatch(named, pattern) or fnmatch.fnmatch(real, pattern):
                 jobs |= names
         return jobs
 
@@ -110,6 +115,11 @@ class WatchSet:
                     result.add(name)
                     grew = True
         return result
+
+
+def _union(a, b):
+    """Two `jobs_for` answers together (None, meaning every job, wins)."""
+    return None if a is None or b is None else a | b
 
 
 class _Changes:

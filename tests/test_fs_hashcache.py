@@ -76,11 +76,23 @@ def test_missing_file_raises_oserror(tmp_path):
 
 def test_unchanged_old_signature_is_trusted(tmp_path, store):
     path = tmp_path / "f"
+    write(path, b"old content", old_ns())
+    old = hash_and_flush(store, path)
+    cache = HashCache(lambda: store)
+    assert cache.digest(str(path)) == old
+    assert cache.pending == []  # taken from the store, not hashed again
+
+
+def test_same_size_rewrite_with_the_mtime_restored_is_seen_through_the_ctime(tmp_path, store):
+    """Issue 10, defect 10: same inode, size and mtime (`rsync --inplace -t`);
+    only the ctime, which the kernel sets, tells."""
+    path = tmp_path / "f"
     mtime = old_ns()
     write(path, b"old content", mtime)
-    old = hash_and_flush(store, path)
-    write(path, b"new content", mtime)  # same inode, size and mtime
-    assert HashCache(lambda: store).digest(str(path)) == old
+    hash_and_flush(store, path)
+    time.sleep(0.01)
+    write(path, b"new content", mtime)
+    assert HashCache(lambda: store).digest(str(path)) == hash_bytes(b"new content")
 
 
 def test_racy_mtime_is_not_trusted(tmp_path, store):
@@ -128,11 +140,10 @@ def test_records_survive_flush_and_reopen(tmp_path):
     old = hash_and_flush(first, path)
     first.close()
 
-    write(path, b"new content", mtime)
     reopened = Store(lmdb_dir)
     try:
         record = reopened.get("hashes", str(path).encode()).decode().split(" ")
-        assert len(record) == 6 and record[5] == old
+        assert len(record) == 7 and record[6] == old
         assert HashCache(lambda: reopened).digest(str(path)) == old
     finally:
         reopened.close()
@@ -147,7 +158,8 @@ def test_flush_without_store_drops_rows(tmp_path):
     assert cache.pending == []
 
 
-@pytest.mark.parametrize("record", [b"", b"garbage", b"1 2 3", b"a b c d e f", b"1 2 3 4 5 6 7"])
+@pytest.mark.parametrize("record", [b"", b"garbage", b"1 2 3", b"a b c d e f g", b"1 2 3 4 5 6 7 8",
+                                    b"1 2 3 4 5 6 b3:" + b"0" * 64])
 def test_corrupt_record_is_ignored(tmp_path, store, record):
     path = tmp_path / "f"
     write(path, b"content", old_ns())

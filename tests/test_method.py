@@ -298,6 +298,6 @@ def test_installed_entry_point_method(project, tmp_path):
     assert json.loads(project.read("work/hi-1/greeting.json")) == ["hello from a package"] * 2
     setup_json = json.loads(project.read("work/hi-1/setup.json"))
     assert setup_json["step"]["method"] == "mymethods:greet==1.0"
-    assert "module shared.py" in setup_json["step"]["code"]
+    assert "module mymethods/shared.py" in setup_json["step"]["code"]
     assert "no installed entry point 'nope'" in project.run(
         "-f", project.write("Other", 'jobs:\n  x:\n    method: "mymethods:nope"\n'), env=env, expect=2).err

@@ -4,15 +4,20 @@ that came from those answers disagreeing."""
 
 import json
 import os
+import subprocess
 import time
 
-from conftest import age
+from conftest import age, wait_for
 from test_noop_fast_path import FAST, settled
 from test_watch import Watching
 
 
 def states(result):
-    return {n: j["state"] for n, j in json.loads(result.out)["jobs"].items()}
+    return states_of(result.out)
+
+
+def states_of(text):
+    return {n: j["state"] for n, j in json.loads(text)["jobs"].items()}
 
 
 SCRIPT_USING_LIB = """\
@@ -214,3 +219,120 @@ def test_a_record_of_another_format_is_never_reused(project):
         assert states(project.run("--json", "-n", expect=0)) == {"a": "stale"}
     post_path.write_text(json.dumps(post))
     assert states(project.run("--json", expect=0)) == {"a": "reused"}
+
+
+# -- found by reviewing the rebuilder: each a wrong reuse or a crash -----------------
+
+def built_after_edit(project, files, edit, expect_value):
+    """Build, apply `edit` ({path: text}), build again: the job must run and see it."""
+    for rel, text in files.items():
+        project.write(rel, text)
+    project.run(expect=0)
+    for rel, text in edit.items():
+        project.write(rel, text)
+    assert states(project.run("--json", expect=0)) == {"m": "built"}
+    assert json.loads(project.read("work/m-LATEST/v.json")) == expect_value
+
+
+def test_a_module_imported_with_importlib_and_a_literal_name_is_followed(project):
+    project.recipe("jobs:\n  m:\n    method: m.py\n")
+    built_after_edit(project, {
+        "m.py": "import importlib\n\ndef synthesis(job):\n"
+                "    job.json_save(importlib.import_module('helper').V, 'v.json')\n",
+        "helper.py": "V = 1\n"}, {"helper.py": "V = 2\n"}, 2)
+
+
+def test_star_import_follows_the_submodules_in_all(project):
+    project.recipe("jobs:\n  m:\n    method: m.py\n")
+    built_after_edit(project, {
+        "m.py": "from pkg import *\n\ndef synthesis(job):\n    job.json_save(sub.V, 'v.json')\n",
+        "pkg/__init__.py": "__all__ = ['sub']\n", "pkg/sub.py": "V = 1\n"}, {"pkg/sub.py": "V = 2\n"}, 2)
+
+
+def test_an_entry_point_importing_its_own_package_absolutely(project, tmp_path):
+    site = tmp_path / "site"
+    for rel, text in {"mypkg/__init__.py": "",
+                      "mypkg/count.py": "from mypkg import helpers\n\ndef synthesis(job):\n"
+                                        "    job.json_save(helpers.V, 'v.json')\n",
+                      "mypkg/helpers.py": "V = 1\n",
+                      "mypkg-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: mypkg\nVersion: 0.1\n",
+                      "mypkg-0.1.dist-info/entry_points.txt": "[exmake.methods]\ncount = mypkg.count\n"}.items():
+        (site / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / rel).write_text(text)
+    from conftest import REPO
+    env = {"PYTHONPATH": f"{REPO}{os.pathsep}{site}"}
+    project.recipe("jobs:\n  m:\n    method: mypkg:count\n")
+    project.run(env=env, expect=0)
+    (site / "mypkg/helpers.py").write_text("V = 2\n")  # a development install: same version
+    assert states(project.run("--json", env=env, expect=0)) == {"m": "built"}
+    assert json.loads(project.read("work/m-LATEST/v.json")) == 2
+
+
+def test_the_script_runs_the_modules_its_key_was_computed_from(project):
+    """The job script's directory comes first on sys.path even when exmake was
+    started from it (then it is already on sys.path, behind nothing)."""
+    import subprocess
+    import sys
+    from conftest import exmake_env
+    project.recipe("jobs:\n  m:\n    method: methods/m.py\n")
+    project.write("methods/m.py", "import helper\n\ndef synthesis(job):\n    job.json_save(helper.W, 'v.json')\n")
+    project.write("methods/helper.py", "W = 'methods'\n")
+    project.write("helper.py", "W = 'root'\n")
+    subprocess.run([sys.executable, "-m", "exmake", "-C", ".."], cwd=project.root / "methods",
+                   env=exmake_env(None), check=True, capture_output=True)
+    assert json.loads(project.read("work/m-LATEST/v.json")) == "methods"
+
+
+def test_an_input_edited_while_its_job_runs_is_not_recorded_under_the_old_key(project):
+    project.recipe('jobs:\n  j:\n    run: "sleep 1.5; cat {inputs.s} > out.txt"\n    inputs: {s: src.txt}\n')
+    project.write("src.txt", "A\n")
+    build = project.popen("--json", stdout=subprocess.PIPE)
+    wait_for(lambda: (project.root / "work/.exmake/building").exists()
+             and any((project.root / "work/.exmake/building").iterdir()))
+    time.sleep(0.2)
+    project.write("src.txt", "B\n")
+    out, _ = build.communicate(timeout=60)
+    assert build.returncode == 1 and states_of(out) == {"j": "failed"}
+    assert "src.txt changed while the job ran" in json.loads(project.read("work/j-1/post.json"))["reason"]
+    project.write("src.txt", "A\n")  # back to what the first key was computed from
+    assert states(project.run("--json", expect=0)) == {"j": "built"}
+    assert project.read("work/j-LATEST/out.txt") == "A\n"
+
+
+def test_a_deeply_nested_module_is_read_not_a_traceback(project):
+    project.recipe("jobs:\n  m:\n    method: m.py\n")
+    project.write("m.py", "import table\n\ndef synthesis(job):\n    job.json_save(table.T, 'v.json')\n")
+    project.write("table.py", "T = " + " + ".join(["1"] * 1000) + "\n")
+    project.run(expect=0)
+    assert json.loads(project.read("work/m-LATEST/v.json")) == 1000
+
+
+def test_watch_sees_a_glob_input_in_a_project_path_with_wildcard_characters(tmp_path):
+    from conftest import Project
+    project = Project(tmp_path / "p[1]*")
+    project.recipe('jobs:\n  cat:\n    run: "cat {inputs.p} > all"\n    inputs: {p: "parts/*.txt"}\n')
+    project.write("parts/a.txt", "a\n")
+    watch = Watching(project)
+    try:
+        watch.wait_summaries(1)
+        project.write("parts/b.txt", "b\n")
+        watch.wait_for(lambda: len(watch.summaries()) >= 2)
+        assert project.read("work/cat-LATEST/all") == "a\nb\n"
+    finally:
+        watch.stop()
+
+
+def test_watch_sees_a_symlinked_input_pointed_elsewhere(project):
+    project.recipe('jobs:\n  j:\n    run: "cat {inputs.s} > out"\n    inputs: {s: src.txt}\n')
+    project.write("one.txt", "1\n")
+    project.write("two.txt", "2\n")
+    os.symlink("one.txt", project.root / "src.txt")
+    watch = Watching(project)
+    try:
+        watch.wait_summaries(1)
+        os.symlink("two.txt", project.root / "tmp-link")
+        os.rename(project.root / "tmp-link", project.root / "src.txt")  # atomically repointed
+        watch.wait_for(lambda: len(watch.summaries()) >= 2)
+        assert project.read("work/j-LATEST/out") == "2\n"
+    finally:
+        watch.stop()
