@@ -2,7 +2,8 @@
 
 Kept: each recipe job's current fresh job, every job a result or -LATEST
 link points into, every job of the newest --keep entries of each build-log
-list, and failed or unfinished jobs made since the newest build. Use
+list, failed or unfinished jobs made since the newest build, and every job
+a kept job depends on (its setup.json `deps`, transitively). Use
 --dry-run to see the list first. Never touches anything outside the workdir.
 """
 
