@@ -227,3 +227,31 @@ def test_gc_keeps_the_dependencies_a_fresh_job_points_into(project):
     assert project.read("work/count-1/words.txt") == "in\nthe\nbeginning\n"  # the link resolves
     jobs = json.loads(project.run("--json", expect=0).out)["jobs"]
     assert {n: j["state"] for n, j in jobs.items()} == {"words": "reused", "count": "reused"}
+
+
+def test_gc_never_removes_a_users_empty_directories_in_workdir_dot(project):
+    # Issue 10, defect 17: with `workdir: .`, gc's sweep of empty `<name>-<N>`
+    # directories took a user's empty backup-2024/ and mount-1/. Only
+    # reservations that exmake recorded may go.
+    project.recipe('workdir: .\nresults: out\njobs:\n  mount: {run: "echo x > y"}\n')
+    for name in ("backup-2024", "mount-1", "photos-7"):
+        (project.root / name).mkdir(parents=True)
+    result = json.loads(project.run("--json", expect=0).out)
+    assert result["jobs"]["mount"]["jobid"] == "mount-2"  # mount-1 is taken: the user's
+    project.run("gc", "--keep", "0", expect=0)
+    for name in ("backup-2024", "mount-1", "photos-7"):
+        assert (project.root / name).is_dir(), name
+    assert (project.root / "mount-2/y").exists()
+
+
+def test_gc_removes_a_reservation_a_killed_build_recorded(project):
+    project.recipe('jobs:\n  a: {run: "echo x > y"}\n')
+    project.run(expect=0)
+    # What a build killed after reserving a-2 leaves: the empty reservation and
+    # its (unlocked) building directory.
+    (project.root / "work/a-2").mkdir()
+    (project.root / "work/.exmake/building/a-2").mkdir(parents=True)
+    project.run("gc", expect=0)
+    assert not (project.root / "work/a-2").exists()
+    assert not (project.root / "work/.exmake/building/a-2").exists()
+    assert project.job_dirs() == ["a-1"]

@@ -44,8 +44,7 @@ def main(args):
         if not args.dry_run and remove:
             retention.remove(ws, remove)
         if not args.dry_run:
-            ws.jobdirs.clean_stale()
-            ws.jobdirs.remove_empty_reservations()
+            ws.jobdirs.clean_stale()  # only reservations recorded as exmake's (see exmake.fs.jobdir)
             retention.empty_trash(os.path.join(ws.jobdirs.meta, "trash"))
         verb = "would free" if args.dry_run else "freed"
         print(f"exmake gc: {len(remove)} of {len(keep) + len(remove)} job directories, "
