@@ -204,7 +204,8 @@ class ClusterBuild:
         if result:
             return _from_result(result)
         failed_deps = self._failed_deps(name)
-        if failed_deps:  # afterok on a failed job: it can never have run
+        if failed_deps:  # afterok on a failed job: it never ran, and must not pend forever
+            self.backend.cancel([self.ids[name]])
             return Outcome("skipped", reasons=[f"dependency {failed_deps[0]} failed"])
         count, since = unknown.setdefault(name, [0, time.monotonic()])
         unknown[name][0] = count = count + 1
