@@ -11,7 +11,9 @@ directory, and leaves `<job>.result.json` beside its script.
 
 Then, unless told not to wait, it polls the scheduler with ONE query per
 interval for the whole build, backing off while nothing changes, until
-every job is final. Ctrl-C cancels the build's jobs.
+every job is final. A job the scheduler no longer knows is final when its
+result file is there, and failed when a bounded number of answers spread
+over a minute never knew it and it left none. Ctrl-C cancels the build's jobs.
 
 <workdir>/.batch/<build>/jobs.json (format 1), rewritten after each submission:
     {"format": 1, "build", "backend", "recipe", "targets", "jobs": {name: scheduler id}}
@@ -34,6 +36,13 @@ POLL_MIN_S = 0.25     # first look, and after any change
 POLL_MAX_S = 10.0     # longest wait between looks while nothing changes
 POLL_BACKOFF = 1.5
 SUBMIT_IDS = "exmake_ids"  # submit.sh's array of scheduler ids
+# A scheduler forgets finished jobs (Slurm after MinJobAge, without accounting;
+# slurm-wlm-torque's qstat cannot be asked at all). A job it does not know is
+# settled by its <job>.result.json at once; without one, it is lost only after
+# this many answers in a row that do not know it, spread over at least this
+# long (a scheduler that is briefly down answers nothing about any job).
+UNKNOWN_ANSWERS_MAX = 10
+UNKNOWN_MIN_S = 60.0
 
 
 def new_build_id():
@@ -158,42 +167,80 @@ class ClusterBuild:
         pending = {name: job_id for name, job_id in self.ids.items()}
         interval = POLL_MIN_S
         seen = {}
+        unknown = {}  # name -> [answers in a row that did not know it, monotonic time of the first]
         while pending:
             states = self.backend.query(list(pending.values()))
             changed = False
             for name, job_id in list(pending.items()):
                 state = states.get(job_id)
-                if state is None:
-                    continue
-                if seen.get(name) != state.state:
-                    seen[name], changed = state.state, True
-                if state.final:
+                if state is None or state.state == "UNKNOWN":
+                    outcome = self._unknown(name, unknown)
+                else:
+                    unknown.pop(name, None)
+                    if seen.get(name) != state.state:
+                        seen[name], changed = state.state, True
+                    outcome = self._final(name, state) if state.final else None
+                if outcome is not None:
                     del pending[name]
-                    self.outcomes[name] = self._final(name, state)
-                    self.reporter.job_done(name, self.outcomes[name])
+                    changed = True
+                    self.outcomes[name] = outcome
+                    self.reporter.job_done(name, outcome)
             interval = POLL_MIN_S if changed else min(interval * POLL_BACKOFF, POLL_MAX_S)
             if pending:
                 time.sleep(interval)
 
+    def _result(self, name):
+        """What exec-job reported in `<job>.result.json`, or None."""
+        result = atomic.read_json(os.path.join(self.directory, f"{name}.result.json"))
+        return result if isinstance(result, dict) and result.get("state") else None
+
+    def _failed_deps(self, name):
+        return [d for d in self.recipe.jobs[name].deps.values()
+                if d in self.outcomes and self.outcomes[d].state in ("failed", "skipped")]
+
+    def _unknown(self, name, unknown):
+        """The Outcome of a job the scheduler did not know in this answer, or None to wait on."""
+        result = self._result(name)
+        if result:
+            return _from_result(result)
+        failed_deps = self._failed_deps(name)
+        if failed_deps:  # afterok on a failed job: it never ran, and must not pend forever
+            self.backend.cancel([self.ids[name]])
+            return Outcome("skipped", reasons=[f"dependency {failed_deps[0]} failed"])
+        count, since = unknown.setdefault(name, [0, time.monotonic()])
+        unknown[name][0] = count = count + 1
+        if count < UNKNOWN_ANSWERS_MAX or time.monotonic() - since < UNKNOWN_MIN_S:
+            return None
+        log = os.path.join(self.directory, f"{name}.err")
+        reason = (f"{self.backend.name}: job {self.ids[name]} is no longer known to the scheduler "
+                  f"and left no result")
+        return Outcome("failed", reasons=[], detail={"reason": reason, "log": log, "stderr_tail": stderr_tail(log)})
+
     def _final(self, name, state):
         """The Outcome of a job the scheduler says has ended."""
-        result = atomic.read_json(os.path.join(self.directory, f"{name}.result.json"))
+        result = self._result(name)
         if state.state == "COMPLETED" and result:
-            return Outcome(result["state"], result["jobid"], result["path"], result.get("reasons"),
-                           result.get("duration", 0.0))
-        failed_deps = [d for d in self.recipe.jobs[name].deps.values()
-                       if d in self.outcomes and self.outcomes[d].state in ("failed", "skipped")]
+            return _from_result(result)
+        failed_deps = self._failed_deps(name)
         if state.state in ("NEVER_RUNS", "CANCELLED") and failed_deps:
             if state.state == "NEVER_RUNS":
                 self.backend.cancel([self.ids[name]])
             return Outcome("skipped", reasons=[f"dependency {failed_deps[0]} failed"])
-        if result and result.get("state") == "failed":
-            detail = result.get("detail") or {}
-            return Outcome("failed", result["jobid"], result["path"], result.get("reasons"), detail=detail)
+        if result and result["state"] == "failed":
+            return _from_result(result)
         log = os.path.join(self.directory, f"{name}.err")
         reason = f"{self.backend.name}: {state.state}" + (f" ({state.reason})" if state.reason else "")
         return Outcome("failed", reasons=[], detail={"reason": reason, "log": log,
                                                      "stderr_tail": stderr_tail(log)})
+
+
+def _from_result(result):
+    """The Outcome exec-job reported."""
+    if result["state"] == "failed":
+        return Outcome("failed", result.get("jobid"), result.get("path"), result.get("reasons"),
+                       detail=result.get("detail") or {})
+    return Outcome(result["state"], result.get("jobid"), result.get("path"), result.get("reasons"),
+                   result.get("duration", 0.0))
 
 
 def write_result(workdir, build_id, name, outcome):

@@ -5,7 +5,11 @@ Kept, with the first reason that applies:
 - every job a `<name>-LATEST` link or a result symlink points into,
 - every job in the newest `keep` entries of each build-log list,
 - failed or unfinished directories made since the newest logged build
-  (someone may be looking at them).
+  (someone may be looking at them),
+- and every job a kept job depends on, as its setup.json `deps` records it,
+  transitively. With early cutoff a fresh job can be older than its
+  dependency's current job: `count-1` stays fresh after `words-2` wrote the
+  same output as `words-1`, and its `{deps.words}` still names `words-1`.
 Every other job directory (`<name>-<N>` holding setup.json) directly in
 the workdir goes. A
 directory is first renamed into `.exmake/trash/` (atomic: no half-deleted
@@ -62,7 +66,22 @@ def plan(ws, keep_entries, survey):
     for jobid in jobids:
         if jobid not in keep and not ws.jobdirs.is_success(jobid) and _made_since(ws, jobid, newest):
             keep[jobid] = "failed or unfinished, made since the newest build"
+    _keep_dependencies(ws, keep)
     return {j: keep[j] for j in jobids if j in keep}, [j for j in jobids if j not in keep]
+
+
+def _keep_dependencies(ws, keep):
+    """Add to `keep` every job a kept job's setup.json names in `deps`, transitively."""
+    todo = list(keep)
+    while todo:
+        jobid = todo.pop()
+        setup = ws.jobdirs.read_setup(jobid) if JOBID_RE.match(jobid) else None
+        deps = setup.get("deps") if isinstance(setup, dict) else None
+        for dep in (deps.values() if isinstance(deps, dict) else ()):
+            dep_jobid = dep.get("jobid") if isinstance(dep, dict) else None
+            if isinstance(dep_jobid, str) and dep_jobid not in keep:
+                keep[dep_jobid] = f"dependency of {jobid}"
+                todo.append(dep_jobid)
 
 
 def _linked_jobs(ws):

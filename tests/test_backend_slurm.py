@@ -277,3 +277,36 @@ def test_a_project_path_with_a_space_quote_hash_and_percent_builds_on_slurm(slur
     [batch] = (project / "work/.batch").iterdir()
     assert (batch / "b.out").exists()  # --output named this file, % and all
     assert set(states(run(project, "--json")).values()) == {"reused"}
+
+
+FORGETFUL = """\
+jobs:
+  a: {run: "echo hi > a.txt"}
+  b:
+    run: "cat {deps.a}/a.txt > b.txt"
+    deps: [a]
+  bad: {run: "exit 3"}
+  after:
+    run: "echo never > x"
+    deps: [bad]
+"""
+
+
+def test_jobs_the_scheduler_forgot_are_settled_by_their_result_files(slurm, tmp_path):
+    # Issue 10, defect 8: once Slurm forgets a finished job (MinJobAge, and no
+    # accounting to ask), exmake waited forever although <job>.result.json was
+    # there. The jobs run on the real cluster; only the questions are answered
+    # as such a cluster answers them.
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    for name, message in (("squeue", "slurm_load_jobs error: Invalid job id specified"),
+                          ("sacct", "Slurm accounting storage is disabled")):
+        (shim / name).write_text(f"#!/bin/sh\necho '{message}' >&2\nexit 1\n")
+        (shim / name).chmod(stat.S_IRWXU)
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "Exmakefile").write_text(FORGETFUL)
+    result = run(project, "--backend", "slurm", "--json", expect=1,
+                 env={"PATH": f"{shim}{os.pathsep}{os.environ['PATH']}"})
+    assert states(result) == {"a": "built", "b": "built", "bad": "failed", "after": "skipped"}
+    assert (project / "work/b-1/b.txt").read_text() == "hi\n"

@@ -4,6 +4,7 @@ against the qsub syntax of the Torque documentation."""
 
 import json
 import re
+import shlex
 import shutil
 import subprocess
 
@@ -15,8 +16,8 @@ from exmake.backends.torque import TorqueBackend, parse_qstat_xml, walltime
 # Torque 6 qsub(1): each option exmake writes and the form the manual gives it.
 QSUB_SYNTAX = {
     "-N": re.compile(r"^[A-Za-z][!-~]{0,14}$"),          # <= 15 printable, first alphabetic
-    "-o": re.compile(r'^(\S+:)?/\S+$|^"(\S+:)?/[^"]+"$'),  # [hostname:]path, double-quoted if it holds a space
-    "-e": re.compile(r'^(\S+:)?/\S+$|^"(\S+:)?/[^"]+"$'),
+    "-o": re.compile(r"^(\S+:)?/\S+$|^'(\S+:)?/[^']+'$"),  # [hostname:]path, quoted if it holds a space
+    "-e": re.compile(r"^(\S+:)?/\S+$|^'(\S+:)?/[^']+'$"),
     "-q": re.compile(r"^[\w.@-]+$"),                      # destination: queue[@server]
     "-A": re.compile(r"^\S+$"),                           # account string
     "-V": None,                                           # export the environment; no argument
@@ -205,7 +206,7 @@ def test_a_project_path_with_a_space_is_submitted_with_the_real_qsub(project, tm
     # Issue 10, defect 15 for Torque: -o/-e/-d values were unquoted, and the
     # script path was handed to qsub whole (slurm-wlm-torque pastes it into a
     # shell command line).
-    project.root = tmp_path / "my project"
+    project.root = tmp_path / "my 'odd' project"
     project.recipe('jobs:\n  a: {run: "echo hi > a.txt"}\n'
                    '  b:\n    run: "cat {deps.a}/a.txt > b.txt"\n    deps: [a]\n')
     result = project.run("--backend", "torque", "--no-wait", expect=0)
@@ -213,6 +214,8 @@ def test_a_project_path_with_a_space_is_submitted_with_the_real_qsub(project, tm
     wait_for(lambda: (project.root / "work/b-1/b.txt").exists(), timeout=120)
     assert project.read("work/b-1/b.txt") == "hi\n"
     [script] = (project.root / "work/.batch").glob("*/a.sh")
-    assert f'#PBS -o "{script.parent}/a.out"' in script.read_text()
+    # Torque's qsub splits a directive line as a shell would (make_argv):
+    [line] = [line for line in script.read_text().splitlines() if line.startswith("#PBS -o ")]
+    assert shlex.split(line) == ["#PBS", "-o", f"{script.parent}/a.out"]
     states = {n: j["state"] for n, j in json.loads(project.run("--json", expect=0).out)["jobs"].items()}
     assert states == {"a": "reused", "b": "reused"}

@@ -197,3 +197,61 @@ def test_negative_keep_is_a_usage_error(project):
     result = project.run("gc", "--keep", "-1", expect=2)
     assert "--keep -1: must be 0 or more" in result.err
     assert len(project.job_dirs()) == 9
+
+
+EARLY_CUTOFF = """\
+jobs:
+  words:
+    run: "tr -s ' ' '\\\\n' < {inputs.text} > words.txt"
+    inputs: {text: book.txt}
+  count:
+    run: "ln -s {deps.words}/words.txt words.txt; wc -l < {deps.words}/words.txt > n.txt"
+    deps: [words]
+"""
+
+
+def test_gc_keeps_the_dependencies_a_fresh_job_points_into(project):
+    # Issue 10, defect 7: with early cutoff, count-1 stays fresh after words
+    # re-ran (words-2) and wrote the same words.txt; count-1 was made from
+    # words-1, and gc removed words-1, leaving count-1's output dangling.
+    project.recipe(EARLY_CUTOFF)
+    project.write("book.txt", "in the beginning\n")
+    project.run("-q", expect=0)
+    project.write("book.txt", "in  the   beginning\n")  # other bytes, the same words
+    jobs = json.loads(project.run("--json", expect=0).out)["jobs"]
+    assert (jobs["words"]["state"], jobs["words"]["jobid"]) == ("built", "words-2")
+    assert (jobs["count"]["state"], jobs["count"]["jobid"]) == ("reused", "count-1")  # early cutoff
+    result = project.run("gc", "--keep", "0", "-v", expect=0)
+    assert re.search(r"^  keep    words-1\s+dependency of count-1$", result.out, re.M), result.out
+    assert project.job_dirs() == ["count-1", "words-1", "words-2"]
+    assert project.read("work/count-1/words.txt") == "in\nthe\nbeginning\n"  # the link resolves
+    jobs = json.loads(project.run("--json", expect=0).out)["jobs"]
+    assert {n: j["state"] for n, j in jobs.items()} == {"words": "reused", "count": "reused"}
+
+
+def test_gc_never_removes_a_users_empty_directories_in_workdir_dot(project):
+    # Issue 10, defect 17: with `workdir: .`, gc's sweep of empty `<name>-<N>`
+    # directories took a user's empty backup-2024/ and mount-1/. Only
+    # reservations that exmake recorded may go.
+    project.recipe('workdir: .\nresults: out\njobs:\n  mount: {run: "echo x > y"}\n')
+    for name in ("backup-2024", "mount-1", "photos-7"):
+        (project.root / name).mkdir(parents=True)
+    result = json.loads(project.run("--json", expect=0).out)
+    assert result["jobs"]["mount"]["jobid"] == "mount-2"  # mount-1 is taken: the user's
+    project.run("gc", "--keep", "0", expect=0)
+    for name in ("backup-2024", "mount-1", "photos-7"):
+        assert (project.root / name).is_dir(), name
+    assert (project.root / "mount-2/y").exists()
+
+
+def test_gc_removes_a_reservation_a_killed_build_recorded(project):
+    project.recipe('jobs:\n  a: {run: "echo x > y"}\n')
+    project.run(expect=0)
+    # What a build killed after reserving a-2 leaves: the empty reservation and
+    # its (unlocked) building directory.
+    (project.root / "work/a-2").mkdir()
+    (project.root / "work/.exmake/building/a-2").mkdir(parents=True)
+    project.run("gc", expect=0)
+    assert not (project.root / "work/a-2").exists()
+    assert not (project.root / "work/.exmake/building/a-2").exists()
+    assert project.job_dirs() == ["a-1"]

@@ -74,7 +74,9 @@ def test_a_planted_pickle_is_never_run(project, tmp_path):
     [cache] = (project.root / "work/.exmake/parsed").iterdir()  # whatever its format
     marker = tmp_path / "pwned"
     payload = pickle.dumps(Planted(marker))
-    cache.with_suffix(".pickle").write_bytes(payload)  # where format 1 lived
+    stem = cache.stem.split("-")[0]                    # <hash> or <hash>-<uid>
+    cache.with_name(stem + ".pickle").write_bytes(payload)  # where format 1 lived
+    cache.with_suffix(".pickle").write_bytes(payload)
     cache.with_suffix(".json").write_bytes(payload)    # and where the cache lives now
     for args in (["status"], ["-n"], ["-B"], ["status"]):
         project.run(*args, expect=0)

@@ -75,7 +75,6 @@ class Backend:
     def submit_line(self, script, deps, ids_array):
         """The shell line submit.sh uses: the same argv as `submit`, each word
         quoted, with `"${ARRAY[dep]}"` where a dependency's scheduler id goes."""
-        import re
         import shlex
         marks = [f"\0{i}\0" for i in range(len(deps))]  # no argv word can hold a NUL
         words = []
@@ -86,7 +85,8 @@ class Backend:
             words.append(word or "''")
         return " ".join(words)
 
-    # subclasses: _quote(value) -> str, directives(resources, cores, names) -> [str], submit_argv(script, dep_ids),
+    # subclasses: _quote(value) -> str (a word of a directive line), directives(resources, cores, names)
+    # -> [str], submit_argv(script, dep_ids),
     # submit(script, dep_ids) -> id, query(ids) -> {id: JobState}, cancel(ids)
 
 

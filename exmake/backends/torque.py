@@ -2,7 +2,7 @@
 per poll for the whole build, `qdel`.
 
 Directives follow the qsub documentation (Torque 6): -N name, -o/-e paths
-(double-quoted when they hold a space), -V (export the environment), -l nodes=1:ppn=N
+(quoted as a shell would when they hold a space), -V (export the environment), -l nodes=1:ppn=N
 [:gpus=G][:feature], -l mem=Nmb, -l walltime=HH:MM:SS, -q queue, -A account,
 -l qos=Q. Torque deletes a job whose afterok dependency failed.
 `qstat -x` prints XML: job_state Q/H/W/T/S (waiting), R/E (running),
@@ -10,6 +10,7 @@ C (completed; exit_status says how).
 """
 
 import os
+import shlex
 import xml.etree.ElementTree as ElementTree
 
 from exmake.backends import Backend, JobState, SchedulerError
@@ -26,11 +27,11 @@ class TorqueBackend(Backend):
     prefix = "#PBS"
 
     def _quote(self, value):
-        # qsub groups a double-quoted string into one word and has no escape
-        # character: a value holding " cannot be written.
-        if '"' in value:
-            raise SchedulerError(f"{value!r} cannot be written in a {self.prefix} directive: it holds a double quote")
-        return f'"{value}"'
+        # qsub reads a directive line as a shell would (qsub_functions.c,
+        # make_argv): ' or " enclose a word or part of one, literally, and a
+        # backslash outside them escapes the next character. shlex's quoting
+        # ('...', with ' written '"'"') is read back exactly.
+        return shlex.quote(value)
 
     def directives(self, resources, cores, job_name, out, err, workdir):
         word = self.directive_value

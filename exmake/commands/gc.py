@@ -2,7 +2,8 @@
 
 Kept: each recipe job's current fresh job, every job a result or -LATEST
 link points into, every job of the newest --keep entries of each build-log
-list, and failed or unfinished jobs made since the newest build. Use
+list, failed or unfinished jobs made since the newest build, and every job
+a kept job depends on (its setup.json `deps`, transitively). Use
 --dry-run to see the list first. Never touches anything outside the workdir.
 """
 
@@ -43,8 +44,7 @@ def main(args):
         if not args.dry_run and remove:
             retention.remove(ws, remove)
         if not args.dry_run:
-            ws.jobdirs.clean_stale()
-            ws.jobdirs.remove_empty_reservations()
+            ws.jobdirs.clean_stale()  # only reservations recorded as exmake's (see exmake.fs.jobdir)
             retention.empty_trash(os.path.join(ws.jobdirs.meta, "trash"))
         verb = "would free" if args.dry_run else "freed"
         print(f"exmake gc: {len(remove)} of {len(keep) + len(remove)} job directories, "

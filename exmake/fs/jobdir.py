@@ -15,6 +15,15 @@ Life of a job directory:
 Building directories whose `.lock` nobody holds were left by a killed build;
 `clean_stale` removes them and their empty reservations.
 
+Only a directory exmake can prove it reserved is ever removed: the building
+directory is made only after `mkdir <name>-<N>` succeeded, so it is the
+record of the reservation. An empty `<name>-<N>` without one may be the
+user's (with `workdir: .`, an empty `backup-2024/` or `mount-1/`; or the
+`mount-1/` that made exmake's own reservation skip to `mount-2`) and stays.
+The price: a build killed between the two mkdirs leaves one empty
+reservation that nothing removes; it is never reused (N comes from the
+counter) and holds nothing.
+
 The records setup.json and post.json are made and checked by exmake.fs.records.
 """
 
@@ -60,6 +69,8 @@ class JobDirs:
                 os.mkdir(self.path(jobid))
             except FileExistsError:
                 continue  # another build took it; N is never shared
+            # Made only now, the building directory is the record that exmake
+            # reserved <name>-<N> (clean_stale may remove only such reservations).
             building = os.path.join(self.building, jobid)
             os.mkdir(building)
             return jobid, building
@@ -84,9 +95,10 @@ class JobDirs:
         atomic.fsync_dir(self.workdir)
 
     def abandon(self, jobid, building):
-        """Remove a job that was interrupted: nothing of it may look finished."""
-        shutil.rmtree(building, ignore_errors=True)
+        """Remove a job that was interrupted: nothing of it may look finished.
+        The reservation goes first, while the building directory still records it."""
         _rmdir_quietly(self.path(jobid))
+        shutil.rmtree(building, ignore_errors=True)
 
     def set_latest(self, jobid):
         name = JOBID_RE.match(jobid).group(1)
@@ -123,23 +135,9 @@ class JobDirs:
                 if post and setup:
                     yield entry, setup, post
 
-    def remove_empty_reservations(self):
-        """Remove `<name>-<N>` directories that are empty: a build killed between
-        reserving N and building left them. Only call with the workdir to
-        yourself (gc holds the build lock exclusively)."""
-        removed = []
-        for entry in os.listdir(self.workdir):
-            path = self.path(entry)
-            if JOBID_RE.match(entry) and not os.path.islink(path) and os.path.isdir(path):
-                try:
-                    os.rmdir(path)  # fails, harmlessly, on every finished job
-                    removed.append(entry)
-                except OSError:
-                    pass
-        return removed
-
     def clean_stale(self):
-        """Remove building directories left by killed builds; returns their job ids."""
+        """Remove building directories left by killed builds, and the empty
+        reservations they record; returns their job ids."""
         try:
             entries = os.listdir(self.building)
         except FileNotFoundError:

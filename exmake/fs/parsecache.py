@@ -15,7 +15,7 @@ does. A tree is used only from a file that this user owns and nobody else
 may write (a file planted by someone else is ignored, not trusted): a forged
 tree could still change what a build runs.
 
-File `<sha256 of the recipe's absolute path>.json` (format 2), two lines:
+File `<sha256 of the recipe's absolute path>-<uid>.json` (format 2), two lines:
     {"format": 2, "digest": sha256 of the recipe text}
     NODE: the tree
 NODE is a JSON string, integer, finite float, true, false or null for the
@@ -51,6 +51,8 @@ class _Uncacheable(Exception):
 
 def _path(workdir, recipe_path, suffix="json"):
     name = hashlib.sha256(os.path.abspath(recipe_path).encode()).hexdigest()[:32]
+    if suffix == "json":  # one per user: in a shared workdir each trusts only their own
+        name += f"-{os.getuid()}"
     return os.path.join(workdir, ".exmake", "parsed", f"{name}.{suffix}")
 
 
