@@ -22,7 +22,8 @@ setup(
     ],
     extras_require={
         # junitparser: a real JUnit consumer reads --junit reports in the tests
-        "test": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6", "junitparser>=3"],
+        # import-linter: the layer contracts in .importlinter (tests/test_layers.py)
+        "test": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6", "junitparser>=3", "import-linter>=2.1"],
     },
     entry_points={"console_scripts": ["exmake = exmake.cli:main"]},
     classifiers=[

@@ -27,9 +27,9 @@ from datetime import datetime, timezone
 
 from exmake.errors import Interrupted
 from exmake.fs import atomic
-from exmake.fs.publish import publish
 from exmake.jobrun import stderr_tail
-from exmake.schedule import Outcome
+from exmake.ledger import Ledger
+from exmake.outcome import Outcome
 from exmake.signals import SignalGuard
 
 POLL_MIN_S = 0.25     # first look, and after any change
@@ -142,10 +142,8 @@ class ClusterBuild:
         return {name: self.outcomes[name] for name in planned}
 
     def _reuse(self, name, outcome):
-        job = self.recipe.jobs[name]
-        self.ws.jobdirs.set_latest(outcome.jobid)
-        publish(self.recipe.results, outcome.path, job.publish)
-        self.outcomes[name] = Outcome("reused", outcome.jobid, outcome.path)
+        Ledger(self.ws).adopt(self.recipe.jobs[name], outcome.jobid)
+        self.outcomes[name] = Outcome("reused", outcome.jobid, outcome.path, outcome.reasons)
         self.reporter.job_done(name, self.outcomes[name])
 
     def _submit(self, targets, names):

@@ -15,7 +15,8 @@ import re
 
 from exmake.errors import UsageError
 from exmake.fs.jobdir import JOBID_RE, LATEST, listing
-from exmake.recipe import NAME_RE, URD_REF_RE, suggest
+from exmake.names import NAME_RE, URD_REF_RE
+from exmake.recipe import suggest
 from exmake.urd import MAX_JOB_NUMBER_DIGITS, entry_spec_problem
 
 LATEST_RE = re.compile(rf"^([A-Za-z_][A-Za-z0-9_]*)-{LATEST}$")

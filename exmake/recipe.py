@@ -19,6 +19,7 @@ from exmake.fs import parsecache
 from exmake.defaults import default_slices
 from exmake.inputs import GLOB_CHARS, expand_input, stat_signature
 from exmake.method import MethodError, load_method
+from exmake.names import MAX_JOB_NAME, NAME_RE, URD_REF_RE, entry_spec_problem, job_name_problem  # noqa: F401
 from exmake.yamlsource import YamlList, YamlMap, load_yaml, read_text
 
 TOP_KEYS = ("workdir", "results", "slices", "default", "backend", "profiles", "jobs")
@@ -30,22 +31,11 @@ JOB_KEYS = ("run", "method", "inputs", "deps", "options", "outputs", "publish", 
 RESERVED_FILES = ("setup.json", "post.json", "stdout.txt", "stderr.txt")
 MAX_SLICES = 1024
 
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# A directory name holds at most 255 bytes, and a job's name is followed by
-# `-<N>` (N up to 19 digits), `-LATEST`, and suffixes of files named after
-# the job id (batch scripts, logs). Checked here, before anything is written.
-MAX_JOB_NAME = 200
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# A directory name holds at most 255 bytes, and a job's name is followed by
-# `-<N>` (N up to 19 digits), `-LATEST`, and suffixes of files named after
-# the job id (batch scripts, logs). Checked here, before anything is written.
-MAX_JOB_NAME = 200
 # `{inputs.x}`, `{deps.x}`, `{options.x}`, `{slices}`, `{sliceno}`; any other
 # `{word.word}` is a mistyped placeholder. Bare `{word}` is left to the shell
 # (awk programs, brace groups), except the two slice names.
 PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_]+)\.([A-Za-z_][A-Za-z0-9_]*)\}|\{(slices|sliceno)\}")
-# `:LIST/ENTRY:NAME`: a job recorded in the build log (see exmake.jobref)
-URD_REF_RE = re.compile(r"^:([^/:]+/.+):([A-Za-z_][A-Za-z0-9_]*)$")  # ENTRY may hold ':' (timestamps)
 # The parts of a run command that mean to be a placeholder: `{` and a section
 # name and a dot. Each must be a whole PLACEHOLDER_RE match; anything else
 # (`{inputs.}`, `{deps.x.y}`, an unclosed `{inputs.t`) would reach the shell.
@@ -141,16 +131,6 @@ def check_publish_targets(recipe, names):
             if problem:
                 raise RecipeError(recipe.path, job.publish_lines.get(dest, job.line),
                                   f"jobs.{name}.publish.{dest}", f"cannot publish there: {problem}")
-
-
-def job_name_problem(name):
-    """Why `name` cannot name a job, or None."""
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        return "a job name must be a simple identifier (letters, digits, _; not starting with a digit)"
-    if len(name) > MAX_JOB_NAME:
-        return (f"a job name of {len(name):,} characters; at most {MAX_JOB_NAME} are allowed "
-                "(it names directories)")
-    return None
 
 
 def suggest(word, choices):
@@ -421,7 +401,6 @@ class _RecipeChecker:
 
     def _check_reference(self, target, line, key):
         """A `:LIST/ENTRY:NAME` dep, checked in form here (the log is read when it is built)."""
-        from exmake.urd import entry_spec_problem
         match = URD_REF_RE.match(target)
         if not match:
             self.fail(line, key, f"{target[:80]!r} is not a job reference; a job from the build log "

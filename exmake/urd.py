@@ -27,19 +27,14 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from exmake.errors import UsageError
+from exmake.names import BACK_RE, entry_spec_problem, job_name_problem, list_name_problem  # noqa: F401
 
 FORMAT = 1
 DEFAULT_LIST = "default"
-LIST_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-# A list name is part of an LMDB key (at most 511 bytes, with the timestamp);
-# checked before a build runs, not when its entry fails to be written.
-MAX_LIST_NAME = 200
-BACK_RE = re.compile(r"^~([0-9]{1,9})$")   # LIST/~N: N entries back from the latest
 MAX_IMPORT_LINE_BYTES = 64 << 20           # one entry; a build of 100,000 jobs writes ~10 MiB
 MAX_JOB_NUMBER_DIGITS = 18                 # N of `<name>-<N>`: a 64-bit counter
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
-TIMESTAMP_PREFIX_RE = re.compile(r"^[0-9][0-9T:.Z-]{0,26}$")
 # field -> the types it may have; an imported entry must have them all
 FIELDS = {"format": (int,), "list": (str,), "timestamp": (str,), "user": (str,), "host": (str,),
           "recipe": (str,), "recipe_digest": (str,), "targets": (list,), "status": (str,),
@@ -52,30 +47,6 @@ def check_list_name(name):
     if problem:
         raise UsageError(problem)
     return name
-
-
-def list_name_problem(name):
-    """Why `name` cannot be a list name, or None."""
-    if not isinstance(name, str) or not LIST_RE.match(name):
-        return f"{name!r} is not a urd list name (letters, digits, _ . -; not starting with . or -)"
-    if len(name) > MAX_LIST_NAME:
-        return f"a urd list name of {len(name):,} characters; at most {MAX_LIST_NAME} are allowed"
-    return None
-
-
-def entry_spec_problem(spec):
-    """Why `spec` cannot name an entry (LIST/latest, LIST/first, LIST/~N, LIST/TIMESTAMP), or None."""
-    if "/" not in spec:
-        return f"{spec[:80]!r}: name an entry as LIST/latest, LIST/first, LIST/~N or LIST/TIMESTAMP"
-    list_name, which = spec.split("/", 1)
-    problem = list_name_problem(list_name)
-    if problem:
-        return problem
-    if which.startswith("~") and not BACK_RE.match(which):
-        return f"{spec[:80]!r}: ~N needs a whole number of at most 9 digits"
-    if which not in ("latest", "first") and not which.startswith("~") and not TIMESTAMP_PREFIX_RE.match(which):
-        return f"{spec[:80]!r}: {which[:40]!r} is not latest, first, ~N or a timestamp (prefix)"
-    return None
 
 
 def now_timestamp(moment=None):
@@ -229,7 +200,6 @@ def _entry_problem(entry):
     if not all(isinstance(t, str) for t in entry["targets"]):
         return "targets must be job names"
     from exmake.fs.jobdir import JOBID_RE  # only imports need it
-    from exmake.recipe import job_name_problem
     for name, job in entry["jobs"].items():
         if job_name_problem(name):
             return f"jobs: {job_name_problem(name)}"

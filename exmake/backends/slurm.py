@@ -8,7 +8,7 @@ job PENDING with reason DependencyNeverSatisfied will never run: it is
 final (NEVER_RUNS). States read as words ("CANCELLED by 0" -> CANCELLED).
 """
 
-from exmake.backends import Backend, JobState, SchedulerError
+from exmake.backends.base import Backend, JobState, SchedulerError
 from exmake.resources import format_time
 
 

@@ -13,7 +13,7 @@ import os
 import shlex
 import xml.etree.ElementTree as ElementTree
 
-from exmake.backends import Backend, JobState, SchedulerError
+from exmake.backends.base import Backend, JobState, SchedulerError
 
 
 def walltime(seconds):
