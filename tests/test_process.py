@@ -319,3 +319,6 @@ def test_job_script_traceback_shows_the_scripts_frames_only(project, stage):
     full = project.run("--json", "-B", env={"EXMAKE_TRACEBACK": "full"}, expect=1)
     post = post_of(project, json.loads(full.out)["jobs"]["fails"]["jobid"])
     assert "methodrun.py" in post["traceback"] and "fails.py" in post["traceback"]
+    verbose = project.run("--json", "-B", "-v", expect=1)
+    post = post_of(project, json.loads(verbose.out)["jobs"]["fails"]["jobid"])
+    assert "methodrun.py" in post["traceback"] and "fails.py" in post["traceback"]

@@ -34,7 +34,9 @@ def add_arguments(parser):
                         help="a progress bar: auto (on a terminal), always, never (one line per job)")
     parser.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report (one test case per job)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
-    parser.add_argument("-v", "--verbose", action="store_true", help="also print reasons for reused jobs")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also print reasons for reused jobs, and keep exmake's own frames in "
+                             "job-script tracebacks")
     parser.add_argument("--backend", metavar="NAME", default=None,
                         help="local, slurm, torque or auto (default: $EXMAKE_BACKEND, the recipe's "
                              "`backend:`, else local); slurm/torque submit batch jobs chained with afterok")
@@ -57,6 +59,9 @@ def main(args):
             raise UsageError(f"{where}{given}: choose one of {', '.join(NAMES)}")
     started = time.monotonic()
     reporter = Reporter(quiet=args.quiet, verbose=args.verbose, enabled=not args.json, progress=args.progress)
+    if args.verbose:  # read by the forked job-script runners (exmake.methodrun)
+        from exmake.methodrun import TRACEBACK_ENV
+        os.environ.setdefault(TRACEBACK_ENV, "full")
     if not (args.dry_run or args.always_make):
         from exmake.noop import unchanged_build
         unchanged = unchanged_build(args.file, args.targets)
