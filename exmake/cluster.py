@@ -19,13 +19,15 @@ over a minute never knew it and it left none. Ctrl-C cancels the build's jobs.
     {"format": 1, "build", "backend", "recipe", "targets", "jobs": {name: scheduler id}}
 """
 
+import json
 import os
 import shlex
 import sys
 import time
 from datetime import datetime, timezone
 
-from exmake.errors import Interrupted
+from exmake.backends.base import SchedulerError
+from exmake.errors import Interrupted, UsageError
 from exmake.fs import atomic
 from exmake.jobrun import stderr_tail
 from exmake.ledger import Ledger
@@ -35,6 +37,7 @@ from exmake.signals import SignalGuard
 POLL_MIN_S = 0.25     # first look, and after any change
 POLL_MAX_S = 10.0     # longest wait between looks while nothing changes
 POLL_BACKOFF = 1.5
+NO_ANSWER_NOTE_S = 300.0   # while the scheduler does not answer, say so this often
 SUBMIT_IDS = "exmake_ids"  # submit.sh's array of scheduler ids
 # A scheduler forgets finished jobs (Slurm after MinJobAge, without accounting;
 # slurm-wlm-torque's qstat cannot be asked at all). A job it does not know is
@@ -63,7 +66,7 @@ def render_script(backend, recipe, job, build_id, directory, force=False):
     if force:
         argv.insert(-1, "-B")
     lines = ["#!/bin/bash", *directives,
-             f"# exmake: job {job.name} of {recipe.path}, build {build_id}.",
+             f"# exmake: job {job.name} of {_comment(recipe.path)}, build {build_id}.",
              "# Runs the job, or reuses an equal finished one, as a local build would.",
              "set -e", f"cd {shlex.quote(recipe.root)}"]
     # The default slice count is part of a job's key: the node must use ours.
@@ -72,6 +75,20 @@ def render_script(backend, recipe, job, build_id, directory, force=False):
         lines.append(f"export PYTHONPATH={shlex.quote(os.environ['PYTHONPATH'])}")
     lines.append("exec " + " ".join(shlex.quote(a) for a in argv))
     return "\n".join(lines) + "\n"
+
+
+def _comment(text):
+    """`text` safe inside a `#` comment line: a recipe path may hold a line break,
+    and what follows it would be a command. JSON string escapes keep it one line."""
+    return json.dumps(text)[1:-1]
+
+
+def check_paths(backend, directory):
+    """UsageError (exit 2), before anything is written, if the scheduler cannot
+    use the batch directory's path (see Backend.path_problem)."""
+    problem = backend.path_problem(directory)
+    if problem:
+        raise UsageError(f"{directory!r}: {problem}; build locally, or move the project or its workdir")
 
 
 def write_scripts(backend, recipe, names, build_id, directory, force=False):
@@ -90,7 +107,7 @@ def submit_script(backend, recipe, names, scripts):
     """A shell script that submits `names` in order with afterok dependencies.
     The scheduler ids are kept in a bash associative array keyed by job name,
     never in variables named after jobs: a job may be called PATH or IFS."""
-    lines = ["#!/bin/bash", f"# Submits the jobs of {recipe.path} to {backend.name} in dependency order.",
+    lines = ["#!/bin/bash", f"# Submits the jobs of {_comment(recipe.path)} to {backend.name} in dependency order.",
              "set -euo pipefail", 'cd "$(dirname "$0")"',
              f"declare -A {SUBMIT_IDS}  # job name -> {backend.name} job id"]
     for name in names:
@@ -116,8 +133,10 @@ class ClusterBuild:
         self.directory = batch_dir(self.recipe.workdir, self.build_id)
         self.ids = {}                   # name -> scheduler id
         self.outcomes = {}
+        self.silent_since = None        # when the scheduler stopped answering, while it does not
 
     def run(self, targets, wait=True):
+        check_paths(self.backend, self.directory)
         planned = self.survey(targets)
         self.ws.enter_build()  # shared with other builds; keeps gc away while we wait
         to_submit = [name for name, o in planned.items() if o.state != "fresh" or self.force]
@@ -167,7 +186,14 @@ class ClusterBuild:
         seen = {}
         unknown = {}  # name -> [answers in a row that did not know it, monotonic time of the first]
         while pending:
-            states = self.backend.query(list(pending.values()))
+            try:
+                states = self.backend.query(list(pending.values()))
+            except SchedulerError as exc:  # no answer is not "forgotten": ask again, later
+                self._no_answer(exc)
+                interval = min(interval * POLL_BACKOFF, POLL_MAX_S)
+                time.sleep(interval)
+                continue
+            self.silent_since = None
             changed = False
             for name, job_id in list(pending.items()):
                 state = states.get(job_id)
@@ -186,6 +212,17 @@ class ClusterBuild:
             interval = POLL_MIN_S if changed else min(interval * POLL_BACKOFF, POLL_MAX_S)
             if pending:
                 time.sleep(interval)
+
+    def _no_answer(self, exc):
+        """The scheduler did not answer (its controller down, a timeout): say so
+        once a while, and keep waiting; the jobs may well be running."""
+        now = time.monotonic()
+        if self.silent_since is None:
+            self.silent_since = now
+            self.reporter.write(f"exmake: {self.backend.name} does not answer ({exc}); still waiting")
+        elif now - self.silent_since >= NO_ANSWER_NOTE_S:
+            self.silent_since = now
+            self.reporter.write(f"exmake: {self.backend.name} still does not answer; still waiting")
 
     def _result(self, name):
         """What exec-job reported in `<job>.result.json`, or None."""

@@ -41,6 +41,7 @@ from exmake.process import Process, describe_exit, stop_all
 from exmake.outcome import Outcome
 
 LOCK_POLL_S = 0.05        # how often to retry a key another build holds
+LOCK_NOTICE_S = 2.0       # after this long waiting for a key, say so (once)
 STDERR_TAIL_LINES = 20
 STDERR_TAIL_BYTES = 16384
 # exmake's own files, and logs, are not outputs; stdout.txt of a shell job is
@@ -136,6 +137,7 @@ class LocalJobRun:
         self.started = None
         self.jobid = self.building = None
         self.deadline = None
+        self.lock_wait_started, self.lock_wait_said = None, False
         # The caller re-checks the trace once it holds the lock (another build
         # may have finished this key a moment ago), then calls start().
         self.acquired = self.key_lock.acquire(blocking=False)
@@ -144,6 +146,18 @@ class LocalJobRun:
 
     def fds(self):
         return [p.fd() for p in self.processes if p.fd() is not None]
+
+    def _say_why_waiting(self):
+        """A wait for a key lock that lasts is worth a line: otherwise a build
+        behind another one (or behind a process a killed build left running)
+        looks hung."""
+        if self.lock_wait_started is None:
+            self.lock_wait_started = time.monotonic()
+        elif not self.lock_wait_said and time.monotonic() - self.lock_wait_started >= LOCK_NOTICE_S:
+            self.lock_wait_said = True
+            self.reporter.write(f"  wait    {self.spec.name:<20} another exmake (or a process a killed "
+                                f"build left running) is making this job; waiting for it "
+                                f"(lock {self.key_lock.path})")
 
     def wake_at(self):
         if self.started is None:
@@ -157,6 +171,7 @@ class LocalJobRun:
     def advance(self):
         if self.started is None:
             if not self.key_lock.acquire(blocking=False):
+                self._say_why_waiting()
                 return None
             reused = self.recheck() if self.recheck else None
             if reused:  # the other build made it

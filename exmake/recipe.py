@@ -19,7 +19,7 @@ from exmake.fs import parsecache
 from exmake.defaults import default_slices
 from exmake.inputs import GLOB_CHARS, expand_input, stat_signature
 from exmake.method import MethodError, load_method
-from exmake.names import MAX_JOB_NAME, NAME_RE, URD_REF_RE, entry_spec_problem, job_name_problem  # noqa: F401
+from exmake.names import NAME_RE, URD_REF_RE, entry_spec_problem, job_name_problem  # noqa: F401 - NAME_RE re-exported
 from exmake.yamlsource import YamlList, YamlMap, load_yaml, read_text
 
 TOP_KEYS = ("workdir", "results", "slices", "default", "backend", "profiles", "jobs")

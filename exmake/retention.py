@@ -20,14 +20,21 @@ trash, which the next gc empties. Nothing outside the workdir is touched.
 import os
 import shutil
 
+from exmake.fs import atomic
 from exmake.fs.jobdir import JOBID_RE, listing
+from exmake.fs.records import SETUP, check_setup
 
 
 def is_job_directory(path):
-    """A directory exmake made: `<name>-<N>` holding setup.json. With `workdir: .`
-    a user's own `photos-2019/` matches the name and must never go."""
-    return (JOBID_RE.match(os.path.basename(path)) is not None and os.path.isdir(path)
-            and not os.path.islink(path) and os.path.exists(os.path.join(path, "setup.json")))
+    """A directory exmake made: `<name>-<N>` holding a valid setup record of that
+    very job id. With `workdir: .` a user's own `photos-2019/`, or an
+    `experiment-3/` holding a setup.json of its own, matches the name and must
+    never go."""
+    jobid = os.path.basename(path)
+    if JOBID_RE.match(jobid) is None or os.path.islink(path) or not os.path.isdir(path):
+        return False
+    setup = check_setup(atomic.read_json(os.path.join(path, SETUP)))
+    return setup is not None and setup.get("jobid") == jobid and setup["name"] == jobid.rsplit("-", 1)[0]
 
 
 def directory_bytes(path):

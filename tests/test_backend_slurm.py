@@ -310,3 +310,36 @@ def test_jobs_the_scheduler_forgot_are_settled_by_their_result_files(slurm, tmp_
                  env={"PATH": f"{shim}{os.pathsep}{os.environ['PATH']}"})
     assert states(result) == {"a": "built", "b": "built", "bad": "failed", "after": "skipped"}
     assert (project / "work/b-1/b.txt").read_text() == "hi\n"
+
+
+def test_a_recipe_path_holding_a_line_break_cannot_inject_a_command(project, tmp_path):
+    """Second review of issue 10: the recipe path went unquoted into the `#` comment
+    lines of batch scripts and submit.sh, so a line break began a command."""
+    name = "x.yml\ntouch INJECTED #"
+    project.write(name, 'jobs:\n  hello: {run: "echo hi > h"}\n')
+    out = tmp_path / "batch"
+    project.run("-f", name, "emit", "--backend", "slurm", "--out", out, expect=0)
+    for script in (out / "hello.sh", out / "submit.sh"):
+        lines = script.read_text().splitlines()
+        assert any("x.yml\\ntouch INJECTED #" in line and line.startswith("# ") for line in lines)
+        assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    assert not any(line.startswith("touch") for line in (out / "submit.sh").read_text().splitlines())
+    # The batch script run as a node would: it builds the job and runs nothing else.
+    ran = subprocess.run(["bash", str(out / "hello.sh")], env=exmake_env(None), capture_output=True,
+                         text=True, timeout=60)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert not (project.root / "INJECTED").exists()
+    assert project.read("work/hello-1/h") == "hi\n"
+
+
+@pytest.mark.parametrize("backend,odd", [("slurm", "back\\slash"), ("slurm", "line\nbreak"),
+                                         ("torque", "line\nbreak")])
+def test_a_project_path_the_scheduler_cannot_take_is_refused_before_anything_is_written(tmp_path, backend, odd):
+    """Second review of issue 10: a backslash (Slurm's log-name patterns) or a line
+    break in the path failed after the index and batch directory were written."""
+    from conftest import Project
+    project = Project(tmp_path / odd)
+    project.recipe('jobs:\n  hello: {run: "echo hi > h"}\n')
+    result = project.run("--backend", backend, "--no-wait", expect=2)
+    assert "build locally, or move the project" in result.err
+    assert not (project.root / "work").exists()

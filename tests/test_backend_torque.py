@@ -102,8 +102,9 @@ def test_the_scripts_do_the_job_when_run(emitted):
 def test_submit_script_chains_afterok_and_is_valid_bash(emitted):
     _, out = emitted
     submit = (out / "submit.sh").read_text()
-    assert "exmake_ids[source_text]=$(qsub source_text.sh)" in submit
-    assert ('exmake_ids[counted_words_of_the_book]=$(qsub -W depend=afterok:"${exmake_ids[source_text]}" '
+    assert "exmake_ids[source_text]=$(qsub -o source_text.out -e source_text.err source_text.sh)" in submit
+    assert ("exmake_ids[counted_words_of_the_book]=$(qsub -o counted_words_of_the_book.out "
+            '-e counted_words_of_the_book.err -W depend=afterok:"${exmake_ids[source_text]}" '
             "counted_words_of_the_book.sh)") in submit
     dep = re.search(r"-W (depend=\S+)", submit).group(1).replace('"${exmake_ids[source_text]}"', "12.server")
     assert QSUB_SYNTAX["-W"].match(dep)
@@ -121,8 +122,8 @@ def test_a_failing_script_exits_non_zero_so_afterok_never_fires(project, tmp_pat
 
 def test_submit_argv_uses_qsub_depend_syntax():
     assert TorqueBackend().submit_argv("a.sh", ["1.srv", "2.srv"]) == [
-        "qsub", "-W", "depend=afterok:1.srv:2.srv", "a.sh"]
-    assert TorqueBackend().submit_argv("a.sh", []) == ["qsub", "a.sh"]
+        "qsub", "-o", "a.out", "-e", "a.err", "-W", "depend=afterok:1.srv:2.srv", "a.sh"]
+    assert TorqueBackend().submit_argv("a.sh", []) == ["qsub", "-o", "a.out", "-e", "a.err", "a.sh"]
 
 
 def test_walltime_allows_more_than_a_day_of_hours():

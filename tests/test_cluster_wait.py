@@ -54,3 +54,33 @@ def test_a_forgotten_job_without_a_result_fails_after_bounded_unknown_answers(bu
     assert outcome.state == "failed" and "no longer known to the scheduler" in outcome.detail["reason"]
     assert build.backend.queries >= cluster.UNKNOWN_ANSWERS_MAX
     json.dumps(outcome.detail)  # reportable as it is
+
+
+class Unreachable(Silent):
+    """A scheduler whose controller does not answer for a while, then says COMPLETED."""
+
+    def __init__(self, silent_answers):
+        super().__init__()
+        self.silent_answers = silent_answers
+
+    def query(self, ids):
+        from exmake.backends.base import JobState, SchedulerError
+        self.queries += 1
+        if self.queries <= self.silent_answers:
+            raise SchedulerError("squeue failed (exit 1): Unable to contact slurm controller")
+        return {i: JobState("COMPLETED", "") for i in ids}
+
+
+def test_a_scheduler_that_does_not_answer_is_waited_for_not_taken_for_forgetting(build):
+    """Second review of issue 10: a failed squeue made every job look forgotten,
+    and a running job was reported failed while the controller was down."""
+    build.backend = Unreachable(silent_answers=3 * cluster.UNKNOWN_ANSWERS_MAX)
+    said = []
+    build.reporter.write = said.append
+    cluster.write_result(build.recipe.workdir, "b1", "a",
+                         SimpleNamespace(state="built", jobid="a-1", path="/w/a-1", reasons=[],
+                                         detail={}, duration=0.5))
+    build._wait()
+    assert build.outcomes["a"].state == "built"
+    assert build.backend.queries == 3 * cluster.UNKNOWN_ANSWERS_MAX + 1
+    assert any("does not answer" in line for line in said)

@@ -11,7 +11,7 @@ import re
 import signal
 import subprocess
 
-from conftest import wait_for
+from conftest import age, wait_for
 
 RECIPE = """\
 jobs:
@@ -255,3 +255,17 @@ def test_gc_removes_a_reservation_a_killed_build_recorded(project):
     assert not (project.root / "work/a-2").exists()
     assert not (project.root / "work/.exmake/building/a-2").exists()
     assert project.job_dirs() == ["a-1"]
+
+
+def test_gc_keeps_a_users_directory_holding_a_setup_json_of_its_own(project):
+    """Second review of issue 10: with `workdir: .`, `experiment-3/setup.json` made a
+    user's directory look like a job, and gc removed it."""
+    project.recipe('workdir: .\nresults: out\njobs:\n  hello: {run: "echo x > y"}\n')
+    project.write("experiment-3/setup.json", '{"learning_rate": 0.1}\n')
+    project.write("experiment-3/results.csv", "epoch,loss\n1,0.5\n")
+    age(project.root, 3600)
+    project.run(expect=0)
+    listed = project.run("gc", "-n", "--keep", "0", expect=0)
+    assert "experiment-3" not in listed.out
+    project.run("gc", "--keep", "0", expect=0)
+    assert project.read("experiment-3/results.csv") == "epoch,loss\n1,0.5\n"

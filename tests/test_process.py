@@ -1,29 +1,16 @@
 """The processes of a job, end to end: time limits, stopping, descriptors,
 environment, pid reuse, interrupts while jobs start, tracebacks (issue 10)."""
 
-import fcntl
 import json
 import os
 import signal
 import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
 
 from conftest import REPO, pid_alive, wait_for
-
-
-def is_locked(path):
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
+from exmake.fs.locks import is_locked
 
 
 def post_of(project, jobid):
@@ -133,6 +120,24 @@ def test_forked_job_script_does_not_hold_another_jobs_key_lock(project):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
+
+
+def test_a_daemon_a_finished_job_left_running_does_not_hold_its_key(project):
+    """Second review of issue 10: the key lock's descriptor reached a daemon the job
+    started (`setsid ... &`); after the job ended the daemon still held the key,
+    and the next build of it waited silently for as long as the daemon lived."""
+    project.recipe('jobs:\n  serve:\n    run: "setsid sleep 60 >/dev/null 2>&1 </dev/null & echo $! > pid; '
+                   'sleep 0.5; echo ok > out.txt"\n')  # the sleep: setsid runs before the job ends
+    project.run(expect=0)
+    daemon = int(project.read("work/serve-1/pid"))
+    try:
+        assert pid_alive(daemon)
+        key = json.loads(project.read("work/serve-1/setup.json"))["key"]
+        assert not is_locked(str(project.root / "work/.exmake/locks" / key))
+        again = project.run("-B", "serve", timeout=30, expect=0)
+        assert "built" in again.out
+    finally:
+        os.kill(daemon, signal.SIGKILL)
 
 
 # -- pid reuse (defect 6) ----------------------------------------------------

@@ -71,6 +71,12 @@ class Backend:
             raise SchedulerError(f"{value!r} cannot be written in a {self.prefix} directive: it holds a line break")
         return self._quote(value)
 
+    def path_problem(self, path):
+        """Why the scheduler could not write a job's logs under `path`, or None."""
+        if any(c in path for c in "\n\r\0"):
+            return "a path with a line break cannot be written in a batch script directive"
+        return None
+
     def submit_line(self, script, deps, ids_array):
         """The shell line submit.sh uses: the same argv as `submit`, each word
         quoted, with `"${ARRAY[dep]}"` where a dependency's scheduler id goes."""

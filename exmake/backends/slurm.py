@@ -56,10 +56,21 @@ class SlurmBackend(Backend):
             raise SchedulerError(f"sbatch answered {out!r}, not a job id")
         return job_id
 
+    def path_problem(self, path):
+        # sbatch's --output/--error are file name patterns: `%` we escape, but a
+        # backslash means "expand nothing" and is dropped, so the log would go elsewhere.
+        if "\\" in path:
+            return "Slurm reads a backslash in a log path as a pattern character"
+        return super().path_problem(path)
+
     def query(self, ids):
-        """{id: JobState} for every id, in one squeue call (plus one sacct for forgotten ones)."""
+        """{id: JobState} for every id, in one squeue call (plus one sacct for forgotten
+        ones). SchedulerError when squeue fails: no answer, which says nothing of the
+        jobs (squeue exits 1 on an unknown id only for a single id, with a message)."""
         self.queries += 1
         proc = self._run(["squeue", "-h", "-t", "all", "-j", ",".join(ids), "-o", "%i|%T|%r"], check=False)
+        if proc.returncode != 0 and "Invalid job id" not in proc.stderr:
+            raise SchedulerError(f"squeue failed (exit {proc.returncode}): {proc.stderr.strip()[:200]}")
         states = {}
         for line in proc.stdout.splitlines():
             job_id, state, reason = (line.split("|") + ["", ""])[:3]

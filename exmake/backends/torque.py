@@ -58,7 +58,12 @@ class TorqueBackend(Backend):
         return [f"{self.prefix} {line}" for line in lines]
 
     def submit_argv(self, script, dep_ids):
-        argv = ["qsub"]
+        # -o/-e on the command line too, relative to the batch directory qsub
+        # runs in (qsub: a relative path is the submission directory's): the
+        # #PBS lines alone are overridden by slurm-wlm-torque's qsub, which puts
+        # its own on sbatch's command line.
+        stem = script[:-3] if script.endswith(".sh") else script
+        argv = ["qsub", "-o", f"{stem}.out", "-e", f"{stem}.err"]
         if dep_ids:
             argv += ["-W", "depend=afterok:" + ":".join(dep_ids)]
         return argv + [script]

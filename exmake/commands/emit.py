@@ -12,7 +12,7 @@ import os
 
 from exmake import graph
 from exmake.backends import select_backend
-from exmake.cluster import new_build_id, submit_script, write_scripts
+from exmake.cluster import check_paths, new_build_id, submit_script, write_scripts
 from exmake.commands import open_workspace
 from exmake.errors import UsageError
 from exmake.fs import atomic
@@ -33,6 +33,7 @@ def main(args):
         out = os.path.abspath(args.out)
         if os.path.exists(out) and not os.path.isdir(out):
             raise UsageError(f"--out {args.out}: exists and is not a directory")
+        check_paths(backend, out)
         scripts = write_scripts(backend, ws.recipe, order, new_build_id(), out)
         submit = os.path.join(out, "submit.sh")
         atomic.write_bytes(submit, submit_script(backend, ws.recipe, order, scripts).encode(), fsync=False,

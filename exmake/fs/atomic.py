@@ -56,7 +56,7 @@ def read_json(path):
     try:
         with open(path, "rb") as f:
             return json.loads(f.read())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nesting deeper than json reads
         return None
 
 

@@ -33,7 +33,7 @@ import shutil
 
 from exmake.fs import atomic
 from exmake.fs.locks import is_locked
-from exmake.fs.records import FORMAT, POST, SETUP, check_post, check_setup  # noqa: F401 - FORMAT, SETUP re-exported
+from exmake.fs.records import POST, SETUP, check_post, check_setup
 
 LATEST = "LATEST"
 JOBID_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)-(\d+)$")

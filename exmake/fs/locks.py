@@ -34,9 +34,17 @@ class KeyLock:
         return True
 
     def release(self):
+        """Unlock, then close. The unlock matters: the job's processes share this
+        open file description, and a daemon a job started may outlive the job
+        with it; closing our descriptor alone would leave the key locked for as
+        long as that daemon lives. (A SIGKILLed exmake never gets here: then the
+        job processes it leaves behind keep the key locked, as they should.)"""
         if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self.fd)
+                self.fd = None
 
     def __enter__(self):
         self.acquire()
