@@ -44,11 +44,18 @@ def _raise_cycle(recipe, cycle):
 
 
 def select_targets(recipe, names):
-    """The jobs asked for: `names`, else the recipe's `default:`."""
+    """The jobs asked for: `names` (a family's name stands for all its jobs),
+    else the recipe's `default:`."""
+    targets = []
     for name in names:
-        if name not in recipe.jobs:
-            raise UsageError(f"no job named {name!r} in {recipe.path}{suggest(name, recipe.jobs)}")
-    return list(names) if names else list(recipe.default)
+        if name in recipe.families:
+            targets += recipe.families[name]
+        elif name in recipe.jobs:
+            targets.append(name)
+        else:
+            raise UsageError(f"no job named {name!r} in {recipe.path}"
+                             f"{suggest(name, [*recipe.jobs, *recipe.families])}")
+    return targets if names else list(recipe.default)
 
 
 def build_order(recipe, targets):

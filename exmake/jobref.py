@@ -14,13 +14,13 @@ import os
 import re
 
 from exmake.errors import UsageError
-from exmake.fs.jobdir import JOBID_RE, LATEST, listing
-from exmake.names import NAME_RE, URD_REF_RE
+from exmake.fs.jobdir import JOB_NAME_PATTERN, JOBID_RE, LATEST, listing
+from exmake.names import URD_REF_RE
 from exmake.recipe import suggest
 from exmake.urd import MAX_JOB_NUMBER_DIGITS, entry_spec_problem
 
-LATEST_RE = re.compile(rf"^([A-Za-z_][A-Za-z0-9_]*)-{LATEST}$")
-OLDER_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)~([0-9]{1,9})$")
+LATEST_RE = re.compile(rf"^({JOB_NAME_PATTERN})-{LATEST}$")
+OLDER_RE = re.compile(rf"^({JOB_NAME_PATTERN})~([0-9]{{1,9}})$")
 FORMS = "NAME, NAME-N, NAME-LATEST, NAME~K or :LIST/ENTRY:NAME"
 # The longest reference any form allows: a job name, a list name and a timestamp.
 MAX_REF_CHARS = 512
@@ -37,6 +37,11 @@ def resolve(ws, ref, current):
     `from_log` for dependencies on logged jobs."""
     check_form(ref)
     jobdirs = ws.jobdirs
+    if ref in ws.recipe.jobs:  # first: an instance `map@S-1` looks like a job id too
+        return current(ws, ref)
+    if ref in ws.recipe.families:
+        raise UsageError(f"{ref!r} is a family of {len(ws.recipe.families[ref])} jobs: name one, e.g. "
+                         f"{(ws.recipe.families[ref] or [ref + '@VALUE'])[0]}")
     if LATEST_RE.match(ref):
         jobid = jobdirs.latest(LATEST_RE.match(ref).group(1))
         if jobid is None:
@@ -50,8 +55,6 @@ def resolve(ws, ref, current):
         if not os.path.isdir(jobdirs.path(ref)) or os.path.islink(jobdirs.path(ref)):
             raise UsageError(f"{ref}: no such job directory in {jobdirs.workdir}")
         return ref
-    if NAME_RE.match(ref) and ref in ws.recipe.jobs:
-        return current(ws, ref)
     raise UsageError(f"{ref!r} is not a job: use {FORMS}{suggest(ref, ws.recipe.jobs)}")
 
 

@@ -10,7 +10,10 @@ leaves LATEST and the links to the next build, which reuses the job and
 points at it then.
 """
 
-from exmake.fs.publish import publish
+import os
+
+from exmake.fs.jobdir import JOBID_RE
+from exmake.fs.publish import orphaned_links, publish, unpublish
 
 
 class Ledger:
@@ -35,3 +38,18 @@ class Ledger:
         self.ws.hashcache.pending = []
         if ok:
             self.adopt(job, jobid)
+
+    def prune(self):
+        """Remove the published results of jobs no longer in the recipe (a job
+        taken out, a family value that went away); returns [(link, job name)]."""
+        recipe = self.ws.recipe
+        if not os.path.isdir(recipe.results):
+            return []
+
+        def job_of(jobid):
+            match = JOBID_RE.match(jobid)
+            return match.group(1) if match else None
+        found = orphaned_links(recipe.results, recipe.workdir, job_of, lambda name: name in recipe.jobs)
+        for link, _ in found:
+            unpublish(recipe.results, link)
+        return found

@@ -63,7 +63,7 @@ def run_method(script_path, search_dirs, building, jobid, options, inputs, deps,
             else _import_script(script_path, search_dirs)
         job = Job(building, jobid, inputs, slices)
         given = {"job": job, "options": options, "inputs": Namespace(inputs),
-                 "deps": Namespace({k: JobDir(p, os.path.basename(p)) for k, p in deps.items()}),
+                 "deps": Namespace({k: _job_dirs(p) for k, p in deps.items()}),
                  "slices": slices}
         result = _stages(module, given, building, timings, record)
         job.save(result, RESULT_NAME)
@@ -98,6 +98,13 @@ def user_traceback(exc):
 
 def _is_ours(filename):
     return filename.startswith(EXMAKE_DIR) or filename.startswith("<frozen importlib")
+
+
+def _job_dirs(path):
+    """A dependency's JobDir; a fan-in's (`FAMILY@*`) list of them, in value order."""
+    if isinstance(path, list):
+        return [JobDir(p, os.path.basename(p)) for p in path]
+    return JobDir(path, os.path.basename(path))
 
 
 def _import_script(path, search_dirs):

@@ -7,6 +7,8 @@ all check names with these, and none of them needs another to do so.
 
 import re
 
+from exmake.fs.jobdir import JOB_NAME_PATTERN
+
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # A directory name holds at most 255 bytes, and a job's name is followed by
 # `-<N>` (N up to 19 digits), `-LATEST`, and suffixes of files named after
@@ -19,7 +21,8 @@ MAX_LIST_NAME = 200
 BACK_RE = re.compile(r"^~([0-9]{1,9})$")   # LIST/~N: N entries back from the latest
 TIMESTAMP_PREFIX_RE = re.compile(r"^[0-9][0-9T:.Z-]{0,26}$")
 # `:LIST/ENTRY:NAME`: a job recorded in the build log (see exmake.jobref)
-URD_REF_RE = re.compile(r"^:([^/:]+/.+):([A-Za-z_][A-Za-z0-9_]*)$")  # ENTRY may hold ':' (timestamps)
+URD_REF_RE = re.compile(rf"^:([^/:]+/.+):({JOB_NAME_PATTERN})$")  # ENTRY may hold ':' (timestamps)
+RECORDED_NAME_RE = re.compile(rf"^{JOB_NAME_PATTERN}$")
 
 
 def job_name_problem(name):
@@ -29,6 +32,16 @@ def job_name_problem(name):
     if len(name) > MAX_JOB_NAME:
         return (f"a job name of {len(name):,} characters; at most {MAX_JOB_NAME} are allowed "
                 "(it names directories)")
+    return None
+
+
+def recorded_name_problem(name):
+    """Why `name` cannot be the name of a job in the build log or a reference
+    (a recipe job's, or a family instance's `NAME@VALUE`), or None."""
+    if not isinstance(name, str) or not RECORDED_NAME_RE.match(name):
+        return "a job name must be a simple identifier, or NAME@VALUE for a family's job"
+    if len(name) > MAX_JOB_NAME + 60:
+        return f"a job name of {len(name):,} characters is longer than any job exmake makes"
     return None
 
 

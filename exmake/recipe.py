@@ -13,20 +13,21 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from exmake import resources
+from exmake import families, resources
 from exmake.errors import RecipeError
 from exmake.fs import parsecache
 from exmake.defaults import default_slices
 from exmake.inputs import GLOB_CHARS, expand_input, stat_signature
 from exmake.method import MethodError, load_method
-from exmake.names import NAME_RE, URD_REF_RE, entry_spec_problem, job_name_problem  # noqa: F401 - NAME_RE re-exported
+from exmake.names import (NAME_RE, URD_REF_RE, entry_spec_problem, job_name_problem,  # noqa: F401 - NAME_RE re-exported
+                          recorded_name_problem)
 from exmake.yamlsource import YamlList, YamlMap, load_yaml, read_text
 
 TOP_KEYS = ("workdir", "results", "slices", "default", "backend", "profiles", "jobs")
 BACKENDS = ("local", "slurm", "torque", "auto")
 USER_PROFILES = os.path.join("~", ".config", "exmake", "profiles.yaml")
 JOB_KEYS = ("run", "method", "inputs", "deps", "options", "outputs", "publish", "env",
-            "resources", "slices")
+            "resources", "slices", "foreach")
 # Files exmake writes in every job directory; a job may not claim them.
 RESERVED_FILES = ("setup.json", "post.json", "stdout.txt", "stderr.txt")
 MAX_SLICES = 1024
@@ -61,6 +62,8 @@ class Job:
     env: dict = field(default_factory=dict)
     resources: dict = field(default_factory=dict)  # canonical, profile applied
     slices: int = 0                                # 0: not a sliced job
+    family: str = None                             # the family (`foreach:`) an instance belongs to
+    fanin: dict = field(default_factory=dict)      # local -> [locals in deps], for `FAMILY@*`
 
     @property
     def kind(self):
@@ -81,6 +84,8 @@ class Recipe:
     profiles: dict
     jobs: dict         # name -> Job, in recipe order
     backend: str = None    # `backend:` as written, if given
+    families: dict = field(default_factory=dict)   # family name -> [instance names], value order
+    family_sources: list = field(default_factory=list)  # [[path, sig]] that decided the families
     signature: tuple = ()  # stat signature of the recipe file when it was read
     parsed: object = None  # the YAML tree, until it is cached
 
@@ -172,7 +177,13 @@ class _RecipeChecker:
         # Not when one holds the recipe's own directory (`workdir: .`).
         self.forbidden_inputs = [(label, top) for label, top in zip(("workdir", "results directory"), self.not_inputs)
                                  if not _inside(os.path.realpath(self.root), top)]
-        jobs = {name: self._job(jobs_map, name, profiles, slices) for name in jobs_map}
+        try:
+            expanded = families.expand(jobs_map, self.root)
+        except families.FamilyError as exc:
+            self.fail(exc.line, exc.key, exc.problem)
+        self.families = expanded.families
+        jobs = {name: self._job(name, spec, line, family, profiles, slices)
+                for name, (spec, line, family) in expanded.specs.items()}
         self._check_deps(jobs, jobs_map)
         self._check_publish(jobs, jobs_map)
         default = self._default(data, jobs)
@@ -185,7 +196,8 @@ class _RecipeChecker:
         return Recipe(backend=backend,
             path=self.path, root=self.root, digest=self.digest,
             workdir=workdir, results=results,
-            slices=slices, default=default, profiles=profiles, jobs=jobs)
+            slices=slices, default=default, profiles=profiles, jobs=jobs,
+            families=expanded.families, family_sources=expanded.sources)
 
     # -- generic typed getters -------------------------------------------
 
@@ -289,31 +301,35 @@ class _RecipeChecker:
         names = [value] if isinstance(value, str) else value
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
             self.fail(data.line_of("default"), "default", "must be a job name or a list of job names")
+        default = []
         for i, name in enumerate(names):
-            if name not in jobs:
+            if name in self.families:  # a family stands for all its jobs
+                default += self.families[name]
+            elif name in jobs:
+                default.append(name)
+            else:
                 line = names.line_of(i) if isinstance(names, YamlList) else data.line_of("default")
-                self.fail(line, "default", f"no job named {name!r}{suggest(name, jobs)}")
-        return list(names)
+                self.fail(line, "default", f"no job named {name!r}{suggest(name, [*jobs, *self.families])}")
+        return default
 
-    def _job(self, jobs_map, name, profiles, default_slices):
-        line = jobs_map.line_of(name)
+    def _job(self, name, spec, line, family, profiles, default_slices):
         where = f"jobs.{name}"
-        if job_name_problem(name):
+        if family is None and job_name_problem(name):  # an instance's was checked with its family
             self.fail(line, where, job_name_problem(name))
-        spec = jobs_map[name]
         if not isinstance(spec, YamlMap):
             self.fail(line, where, f"must be a mapping with at least `run:`, not {_type_name(spec)}")
         self._unknown_keys(spec, JOB_KEYS, f"{where}.")
         if ("run" in spec) == ("method" in spec):
             self.fail(line, f"{where}.run", "a job needs exactly one of `run:` (a command) "
                       "or `method:` (a job script)")
-        job = Job(name=name, line=line)
+        job = Job(name=name, line=line, family=family)
         if "run" in spec:
             job.run = self._string(spec, "run", f"{where}.run")
         else:
             job.method = self._method(spec, where)
         job.inputs = self._inputs(spec, where)
         job.deps, job.dep_lines = self._deps(spec, where)
+        job.deps, job.fanin = self._fan_in(job.deps, job.dep_lines, where)
         job.external = {k: v for k, v in job.deps.items() if v.startswith(":")}
         job.deps = {k: v for k, v in job.deps.items() if k not in job.external}
         job.options = self._options(spec, where)
@@ -399,13 +415,32 @@ class _RecipeChecker:
             deps[local], lines[local] = target, line
         return deps, lines
 
+    def _fan_in(self, deps, lines, where):
+        """`{x: "FAMILY@*"}` becomes one dependency per instance, in value order,
+        local names `x@VALUE`; returns (deps, {x: [those locals]})."""
+        flat, fanin = {}, {}
+        for local, target in deps.items():
+            if not target.endswith("@*") or target.startswith(":"):
+                flat[local] = target
+                continue
+            family = target[:-2]
+            if family not in self.families:
+                self.fail(lines[local], f"{where}.deps.{local}", f"no family named {family!r}"
+                          f"{suggest(family, self.families)}")
+            fanin[local] = []
+            for instance in self.families[family]:
+                key = f"{local}@{instance.split('@', 1)[1]}"
+                flat[key], lines[key] = instance, lines[local]
+                fanin[local].append(key)
+        return flat, fanin
+
     def _check_reference(self, target, line, key):
         """A `:LIST/ENTRY:NAME` dep, checked in form here (the log is read when it is built)."""
         match = URD_REF_RE.match(target)
         if not match:
             self.fail(line, key, f"{target[:80]!r} is not a job reference; a job from the build log "
                       "is written :LIST/ENTRY:NAME, e.g. :default/latest:count")
-        problem = entry_spec_problem(match.group(1)) or job_name_problem(match.group(2))
+        problem = entry_spec_problem(match.group(1)) or recorded_name_problem(match.group(2))
         if problem:
             self.fail(line, key, problem)
 
@@ -475,7 +510,7 @@ class _RecipeChecker:
         return {**profiles[name], **own}
 
     def _placeholders(self, job, line, where):
-        allowed = {"inputs": job.inputs, "deps": {**job.deps, **job.external}, "options": job.options}
+        allowed = {"inputs": job.inputs, "deps": {**job.deps, **job.external, **job.fanin}, "options": job.options}
         for start in PLACEHOLDER_START_RE.finditer(job.run):
             if not PLACEHOLDER_RE.match(job.run, start.start()):
                 text = re.match(r"\{[^\s{}]{0,40}\}?", job.run[start.start():]).group(0)
@@ -502,6 +537,10 @@ class _RecipeChecker:
             for local, target in job.deps.items():
                 if target == job.name:
                     self.fail(job.dep_lines[local], f"jobs.{job.name}.deps.{local}", "a job cannot depend on itself")
+                if target in self.families:
+                    self.fail(job.dep_lines[local], f"jobs.{job.name}.deps.{local}",
+                              f"{target!r} is a family: depend on one of its jobs ({target}@VALUE, e.g. "
+                              f"{target}@{{each.VAR}}) or on all of them ({target}@*)")
                 if target not in jobs:
                     self.fail(job.dep_lines[local], f"jobs.{job.name}.deps.{local}",
                               f"no job named {target!r}{suggest(target, jobs)}")

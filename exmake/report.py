@@ -154,7 +154,7 @@ def job_line(name, outcome, verbose=False, colour=False):
         parts.append(f"{outcome.duration:7.2f}s")
     if outcome.state == "failed" and outcome.detail.get("reason"):
         parts.append(outcome.detail["reason"])
-    reasons = outcome.reasons if (verbose or outcome.state != "reused") else []
+    reasons = outcome.reasons if (verbose or outcome.state not in ("reused", "fresh")) else []
     if reasons:
         parts.append("(" + "; ".join(reasons) + ")")
     return " ".join(parts).rstrip()
@@ -194,3 +194,39 @@ def status_tree(running, started, done, total, now=None):
     for name, task in running.items():
         lines.extend(task.describe(now) if hasattr(task, "describe") else [f"  {name}"])
     return lines
+
+
+GROUP_SHOWN_VALUES = 8   # a family line names this many values, then "..."
+
+
+def grouped_lines(names, family_of, agreement, line_for):
+    """Lines for a human view where a family's jobs that agree share one line.
+
+    `family_of(name)` is the job's family or None; `agreement(name)` is what
+    must be equal for jobs to share a line (state and reasons, say);
+    `line_for(label, names)` renders one line for a label such as
+    `map@{A,B,C}` (or a plain job name) and the jobs it stands for. A group
+    stands where its first job would; jobs that disagree get lines of their own.
+    """
+    groups, index = [], {}
+    for name in names:
+        family = family_of(name)
+        key = (family, agreement(name)) if family else None
+        if key is not None and key in index:
+            groups[index[key]].append(name)
+        else:
+            if key is not None:
+                index[key] = len(groups)
+            groups.append([name])
+    return [line_for(family_label(group) if len(group) > 1 else group[0], group) for group in groups]
+
+
+def family_label(names):
+    """`map@{A,B,C}` for instances of one family (`train@{cnn,0.1 xgb,0.1}` with
+    several variables), the values cut short after GROUP_SHOWN_VALUES."""
+    family = names[0].split("@", 1)[0]
+    values = [name.split("@", 1)[1] for name in names]
+    separator = " " if any("," in v for v in values) else ","
+    shown = separator.join(values[:GROUP_SHOWN_VALUES])
+    more = f"{separator}... {len(values):,} jobs" if len(values) > GROUP_SHOWN_VALUES else ""
+    return f"{family}@{{{shown}{more}}}"

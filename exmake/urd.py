@@ -27,7 +27,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from exmake.errors import UsageError
-from exmake.names import BACK_RE, entry_spec_problem, job_name_problem, list_name_problem  # noqa: F401
+from exmake.names import BACK_RE, entry_spec_problem, list_name_problem, recorded_name_problem  # noqa: F401
 
 FORMAT = 1
 DEFAULT_LIST = "default"
@@ -201,8 +201,8 @@ def _entry_problem(entry):
         return "targets must be job names"
     from exmake.fs.jobdir import JOBID_RE  # only imports need it
     for name, job in entry["jobs"].items():
-        if job_name_problem(name):
-            return f"jobs: {job_name_problem(name)}"
+        if recorded_name_problem(name):
+            return f"jobs: {recorded_name_problem(name)}"
         if not isinstance(job, dict) or not isinstance(job.get("state"), str) or "jobid" not in job:
             return f"job {name!r} must be an object with a state and a jobid"
         jobid = job.get("jobid")

@@ -46,6 +46,12 @@ class WatchSet:
         self.trees = {}                                     # dir -> jobs (anything under it)
         self.globs = {}                                     # (base, deep, matcher) -> jobs
         self.absent = {}                                    # path -> jobs (a module that would shadow one)
+        self.listings = set()                               # dirs whose entries decide families: all jobs
+        for path, _ in recipe.family_sources:  # a new match or line: the recipe itself changed
+            if os.path.isdir(path):
+                self.listings.add(os.path.realpath(path))
+            else:
+                self._add_file(path, None)
         for name, job in recipe.jobs.items():
             for spec in job.inputs.values():
                 if spec.kind == "file":
@@ -68,9 +74,13 @@ class WatchSet:
 
     def _add_file(self, path, name):
         """Watch a file both where it is named and where it really is: a symlink
-        pointed elsewhere changes the first, an edit of its target the second."""
+        pointed elsewhere changes the first, an edit of its target the second.
+        `name` None: every job (the file decides the recipe's jobs)."""
         for where in {os.path.abspath(path), os.path.realpath(path)}:
-            self.files.setdefault(where, set()).add(name)
+            if name is None:
+                self.files[where] = None
+            elif self.files.get(where, set()) is not None:
+                self.files.setdefault(where, set()).add(name)
 
     def directories(self):
         """{directory: recursive?} to give the observer."""
@@ -79,6 +89,8 @@ class WatchSet:
             dirs.setdefault(os.path.dirname(path), False)
         for path in self.absent:
             dirs.setdefault(os.path.dirname(path), False)
+        for path in self.listings:
+            dirs.setdefault(path, False)
         for path in self.trees:
             dirs[path] = True
         for base, deep, _ in self.globs:
@@ -91,6 +103,8 @@ class WatchSet:
         if any(real == x or real.startswith(x + os.sep) for x in self.excluded):
             return set()
         named = os.path.abspath(path)
+        if os.path.dirname(real) in self.listings or os.path.dirname(named) in self.listings:
+            return None
         if named in self.files or real in self.files:
             return _union(self.files.get(named, set()), self.files.get(real, set()))
         jobs = set()

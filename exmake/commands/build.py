@@ -93,6 +93,7 @@ def main(args):
                 print_json(_document("INTERRUPTED", build.outcomes))
             raise
         failed = any(o.state == "failed" for o in outcomes.values())
+        _prune(ws, reporter)
         build.stamp(args.targets)
         save_parsed(ws.recipe)  # only after a build: bad input writes nothing
         _log(ws.store, args, ws.recipe, targets, "FAILURE" if failed else "SUCCESS", started,
@@ -102,14 +103,32 @@ def main(args):
     return _report(args, reporter, outcomes, started, "FAILURE" if failed else "SUCCESS")
 
 
+def _prune(ws, reporter):
+    """Results of jobs no longer in the recipe go, and the build says so."""
+    from exmake.ledger import Ledger
+    from exmake.report import show_path
+    for link, name in Ledger(ws).prune():
+        reporter.write(f"  unpublished {show_path(link)} (job {name} is no longer in the recipe)")
+
+
 def _dry_run(args, ws, targets, reporter, started):
     """-n: the rebuilder's survey, printed; runs and writes nothing. A job whose
     last attempt with this key failed shows as failed (it would run again)."""
     from exmake.rebuilder import survey
+    from exmake.report import grouped_lines, job_line
     outcomes = survey(ws, targets, force=args.always_make)
-    reporter.start(len(outcomes))
-    for name, outcome in outcomes.items():
-        reporter.job_done(name, outcome)
+    if reporter.enabled and not args.quiet:  # a family's jobs that agree share a line
+
+        def line_for(label, names):
+            first = outcomes[names[0]]
+            if len(names) == 1:
+                return job_line(label, first, args.verbose, reporter.colour)
+            group = Outcome(first.state, reasons=[] if first.state == "fresh" else first.reasons)
+            return job_line(f"{label} ({len(names):,} jobs)", group, args.verbose, reporter.colour)
+        agreement = lambda name: (outcomes[name].state, tuple(outcomes[name].reasons)  # noqa: E731
+                                  if outcomes[name].state != "fresh" else ())
+        for line in grouped_lines(list(outcomes), lambda name: ws.recipe.jobs[name].family, agreement, line_for):
+            reporter.write(line)
     return _report(args, reporter, outcomes, started, "SUCCESS")
 
 

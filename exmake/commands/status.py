@@ -6,7 +6,7 @@ Runs nothing and writes nothing.
 import os
 
 from exmake.commands import open_workspace, outcome_json, print_json
-from exmake.report import show_path
+from exmake.report import grouped_lines, show_path
 
 
 def add_arguments(parser):
@@ -51,6 +51,24 @@ def _all_fresh(args):
     return True
 
 
+def status_lines(recipe, outcomes):
+    """One line per job, or per family where its jobs agree: `fresh  map@{A,B,C}  3 jobs`."""
+    described = {name: describe(outcome) for name, outcome in outcomes.items()}
+
+    def agreement(name):
+        state, detail = described[name]
+        return (state, "" if state == "fresh" else detail)
+
+    def line_for(label, names):
+        state, detail = described[names[0]]
+        if len(names) > 1:
+            detail = f"{len(names):,} jobs" if state == "fresh" else f"{len(names):,} jobs: {detail}"
+        return label, state, detail
+    rows = grouped_lines(list(outcomes), lambda name: recipe.jobs[name].family, agreement, line_for)
+    width = max(len(label) for label, _, _ in rows)
+    return [f"{state:<12} {label:<{width}}  {detail}".rstrip() for label, state, detail in rows]
+
+
 def cluster_states(ws, outcomes):
     """{name: "slurm job 31: RUNNING"} for jobs not yet fresh that the newest
     cluster build submitted, from one scheduler query."""
@@ -90,9 +108,7 @@ def main(args):
     if args.json:
         print_json({name: outcome_json(o) for name, o in outcomes.items()})
         return 0
-    width = max(len(name) for name in outcomes)
-    for name, outcome in outcomes.items():
-        state, detail = describe(outcome)
-        print(f"{state:<12} {name:<{width}}  {detail}".rstrip())
+    for line in status_lines(ws.recipe, outcomes):
+        print(line)
     print(f"workdir: {show_path(ws.recipe.workdir)}")
     return 0

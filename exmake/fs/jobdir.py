@@ -36,7 +36,10 @@ from exmake.fs.locks import is_locked
 from exmake.fs.records import POST, SETUP, check_post, check_setup
 
 LATEST = "LATEST"
-JOBID_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)-(\d+)$")
+# A job's name: an identifier, or a family instance `NAME@VALUE[,VALUE...]`
+# (see exmake.families; a value may hold `-`, so a job id's N is its last `-<digits>`).
+JOB_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*(?:@[A-Za-z0-9_.+,-]+)?"
+JOBID_RE = re.compile(rf"^({JOB_NAME_PATTERN})-(\d+)$")
 
 
 class JobDirs:

@@ -58,3 +58,36 @@ def publish(results_dir, job_path, mapping):
 def _inside(path, top):
     real, real_top = os.path.realpath(path), os.path.realpath(top)
     return real == real_top or real.startswith(real_top + os.sep)
+
+
+def orphaned_links(results_dir, workdir, job_of, keep):
+    """[(link, job name)] of result symlinks that point into `workdir` at a job
+    whose name `keep(name)` rejects: results of a job no longer in the recipe
+    (a removed job, a family value that went away). `job_of(jobid)` gives a
+    job id's name, or None for something that is no job directory."""
+    workdir = os.path.realpath(workdir)
+    found = []
+    for dirpath, dirnames, filenames in os.walk(results_dir):
+        for entry in dirnames + filenames:
+            link = os.path.join(dirpath, entry)
+            if not os.path.islink(link):
+                continue
+            target = os.path.normpath(os.path.join(dirpath, os.readlink(link)))
+            if not _inside(target, workdir) or target == workdir:
+                continue
+            name = job_of(os.path.relpath(target, workdir).split(os.sep)[0])
+            if name is not None and not keep(name):
+                found.append((link, name))
+    return found
+
+
+def unpublish(results_dir, link):
+    """Remove a result link, and the directories in results/ it leaves empty."""
+    atomic.unlink_quietly(link)
+    directory = os.path.dirname(link)
+    while _inside(directory, results_dir) and directory != results_dir.rstrip(os.sep):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            break
+        directory = os.path.dirname(directory)
