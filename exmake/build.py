@@ -85,7 +85,8 @@ class Build:
         for name in order:  # jobs never started because an earlier one failed
             self.outcomes.setdefault(name, Outcome("skipped", reasons=["build stopped after a failure"]))
         self.elapsed = time.monotonic() - started
-        return {name: self.outcomes[name] for name in order}
+        self.outcomes = {name: self.outcomes[name] for name in order}  # build order, not finishing order
+        return dict(self.outcomes)
 
     def _status_on_signal(self, scheduler, started, total):
         """SIGUSR1 (and SIGINFO, ^T, where it exists) prints the running jobs to stderr."""

@@ -170,21 +170,21 @@ def _text(value, line, where):
 
 def _glob(pattern, line, where, root, result):
     """The text each match's `*` covered, in sorted order of the matches."""
-    norm = os.path.normpath(pattern)
-    if os.path.isabs(norm) or norm.startswith(".." + os.sep) or norm == "..":
-        raise FamilyError(line, where, f"{pattern!r}: a glob inside the project (relative, no '..')")
+    norm = os.path.normpath(pattern)  # relative to the recipe, like an input (`..` and absolute too)
     if norm.count("*") != 1 or GLOB_CHARS.sub("", norm.replace("*", "", 1)) != norm.replace("*", "", 1):
         raise FamilyError(line, where, f"{pattern!r}: a family's glob has exactly one `*` (and no ? or [ ]): "
                           "the text it matches is the value")
-    before, after = norm.split("*")
-    listed = os.path.join(root, os.path.dirname(before))
+    full = os.path.normpath(os.path.join(root, norm))
+    before, after = full.split("*")
+    listed = os.path.dirname(before)
     sig = _signature(listed)  # before listing: a file added later must show
     if sig is not None:
         result.sources.append([listed, sig])
+    # Only the pattern's `*` is a wildcard, never a character of the project's path.
     matcher = re.compile(re.escape(before) + r"([^/]*)" + re.escape(after) + r"\Z")
     found = []
-    for path in sorted(glob.glob(os.path.join(glob.escape(root), norm))):
-        match = matcher.match(os.path.relpath(path, root))
+    for path in sorted(glob.glob(glob.escape(before) + "*" + glob.escape(after))):
+        match = matcher.match(path)
         if match and match.group(1):
             found.append(match.group(1))
     return found

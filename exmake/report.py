@@ -221,6 +221,11 @@ def grouped_lines(names, family_of, agreement, line_for):
     return [line_for(family_label(group) if len(group) > 1 else group[0], group) for group in groups]
 
 
+def family_of(name):
+    """The family of a job name: `map` for the instance `map@A`, else None."""
+    return name.split("@", 1)[0] if "@" in name else None
+
+
 def family_label(names):
     """`map@{A,B,C}` for instances of one family (`train@{cnn,0.1 xgb,0.1}` with
     several variables), the values cut short after GROUP_SHOWN_VALUES."""

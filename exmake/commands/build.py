@@ -115,7 +115,7 @@ def _dry_run(args, ws, targets, reporter, started):
     """-n: the rebuilder's survey, printed; runs and writes nothing. A job whose
     last attempt with this key failed shows as failed (it would run again)."""
     from exmake.rebuilder import survey
-    from exmake.report import grouped_lines, job_line
+    from exmake.report import family_of, grouped_lines, job_line
     outcomes = survey(ws, targets, force=args.always_make)
     if reporter.enabled and not args.quiet:  # a family's jobs that agree share a line
 
@@ -127,7 +127,7 @@ def _dry_run(args, ws, targets, reporter, started):
             return job_line(f"{label} ({len(names):,} jobs)", group, args.verbose, reporter.colour)
         agreement = lambda name: (outcomes[name].state, tuple(outcomes[name].reasons)  # noqa: E731
                                   if outcomes[name].state != "fresh" else ())
-        for line in grouped_lines(list(outcomes), lambda name: ws.recipe.jobs[name].family, agreement, line_for):
+        for line in grouped_lines(list(outcomes), family_of, agreement, line_for):
             reporter.write(line)
     return _report(args, reporter, outcomes, started, "SUCCESS")
 

@@ -6,7 +6,7 @@ Runs nothing and writes nothing.
 import os
 
 from exmake.commands import open_workspace, outcome_json, print_json
-from exmake.report import grouped_lines, show_path
+from exmake.report import family_of, grouped_lines, show_path
 
 
 def add_arguments(parser):
@@ -44,14 +44,14 @@ def _all_fresh(args):
         print_json({name: {"state": "fresh", "jobid": jobid, "path": path, "reasons": []}
                     for name, jobid, path, _ in jobs})
         return True
-    width = max(len(name) for name, *_ in jobs)
-    for name, jobid, _, _ in jobs:
-        print(f"{'fresh':<12} {name:<{width}}  {jobid}")
+    from exmake.outcome import Outcome
+    for line in status_lines({name: Outcome("fresh", jobid, path) for name, jobid, path, _ in jobs}):
+        print(line)
     print(f"workdir: {show_path(found[1].rsplit(os.sep + '.exmake', 1)[0])}")
     return True
 
 
-def status_lines(recipe, outcomes):
+def status_lines(outcomes):
     """One line per job, or per family where its jobs agree: `fresh  map@{A,B,C}  3 jobs`."""
     described = {name: describe(outcome) for name, outcome in outcomes.items()}
 
@@ -64,7 +64,7 @@ def status_lines(recipe, outcomes):
         if len(names) > 1:
             detail = f"{len(names):,} jobs" if state == "fresh" else f"{len(names):,} jobs: {detail}"
         return label, state, detail
-    rows = grouped_lines(list(outcomes), lambda name: recipe.jobs[name].family, agreement, line_for)
+    rows = grouped_lines(list(outcomes), family_of, agreement, line_for)
     width = max(len(label) for label, _, _ in rows)
     return [f"{state:<12} {label:<{width}}  {detail}".rstrip() for label, state, detail in rows]
 
@@ -108,7 +108,7 @@ def main(args):
     if args.json:
         print_json({name: outcome_json(o) for name, o in outcomes.items()})
         return 0
-    for line in status_lines(ws.recipe, outcomes):
+    for line in status_lines(outcomes):
         print(line)
     print(f"workdir: {show_path(ws.recipe.workdir)}")
     return 0

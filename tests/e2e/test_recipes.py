@@ -82,3 +82,35 @@ def test_sliced_word_count_equals_the_unix_pipeline(recipes_copy):
     textutil = where / "textutil.py"
     textutil.write_text(textutil.read_text().replace("return [w.lower()", "return [w.lower() for w in\n        []] or [w.lower()"))
     assert states(exmake(where, "--json")) == {"count": "built", "top": "reused", "lines": "reused"}
+
+
+def test_books_one_job_per_book_and_a_fan_in_report(recipes_copy):
+    where = recipes_copy / "books"
+    kjv = recipes_copy / "data/kjv"
+    first = states(exmake(where, "--json"))
+    books = sorted(p.stem for p in kjv.glob("*.txt"))
+    assert first == {**{f"stats@{b}": "built" for b in books}, "report": "built"}
+    report = (where / "results/report.md").read_text()
+    for book in books:  # each row agrees with a count of the book's own text
+        words = sum(len(_words(line.split(" ", 1)[1])) for line in (kjv / f"{book}.txt").read_text().splitlines())
+        verses = len((kjv / f"{book}.txt").read_text().splitlines())
+        row = next(line for line in report.splitlines() if line.startswith(f"| {book} |"))
+        assert row.split(" | ")[1:3] == [f"{verses:,}", f"{words:,}"], (row, words)
+    assert "stats@{" + ",".join(books) + "}" in exmake(where, "status").stdout
+    # A new book: its job and the report run, nothing else.
+    (kjv / "genesis1.txt").write_text("".join((kjv / "genesis.txt").read_text().splitlines(True)[:31]))
+    grown = states(exmake(where, "--json"))
+    assert {n for n, s in grown.items() if s == "built"} == {"stats@genesis1", "report"}
+    assert "| genesis1 | 31 |" in (where / "results/report.md").read_text()
+    # A book taken away: its job leaves the plan, its table is unpublished.
+    (kjv / "jonah.txt").unlink()
+    shrunk = exmake(where, "--json")
+    assert "stats@jonah" not in states(shrunk) and states(shrunk)["report"] == "built"
+    assert not (where / "results/books/jonah.txt").exists()
+    assert "| jonah |" not in (where / "results/report.md").read_text()
+
+
+def _words(text):
+    """The recipe's tokenisation: runs of letters and apostrophes, not apostrophes alone."""
+    cleaned = "".join(c if c.isalpha() or c == "'" else " " for c in text.lower())
+    return [w for w in cleaned.split() if w.strip("'")]
