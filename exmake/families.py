@@ -33,16 +33,18 @@ import os
 import re
 
 from exmake.fs.hashcache import signature
-from exmake.names import job_name_problem
+from exmake.names import MAX_JOB_NAME, job_name_problem
 from exmake.yamlsource import YamlList, YamlMap
 
-VALUE_RE = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9_.+-]*$")  # usable in a file name, not hidden
+# Usable in a file name; not hidden (`.`), and not read as an option (`-`) where a
+# value lands first in a command's word (`cat {each.f}.txt` with f = `-n`).
+VALUE_RE = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9_.+-]*$")
 EACH_RE = re.compile(r"\{each\.([^{}\s]*)\}")
 EACH_START = "{each."
 VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SUBSTITUTED_KEYS = ("run", "inputs", "deps", "options", "outputs", "publish", "env", "resources")
-MAX_INSTANCES = 1_000_000   # in one recipe: a bound, like every count that enters
-MAX_INSTANCE_NAME = 240     # `<name>@<values>-<N>` must fit a 255-byte directory name
+MAX_INSTANCES = 200_000     # in one recipe: a bound, like every count that enters (2x issue 13's 100,000)
+MAX_LINES_BYTES = 64 << 20  # a sample sheet larger than this is refused, not cut short
 GLOB_CHARS = re.compile(r"[*?\[]")
 
 
@@ -58,8 +60,9 @@ class Expanded:
     specs:    {job name: (spec, line, family name or None)} in recipe order,
               each family's instances in value order where the family stood
     families: {family name: [instance names]}
-    sources:  [[path, stat signature], ...] of each glob's listed directory
-              and each lines file (signature taken before reading)
+    sources:  [[path, stat signature or None], ...] of each glob's listed
+              directories and each lines file (signature taken before
+              reading; None: it did not exist, and its appearance counts)
     """
 
     def __init__(self):
@@ -112,19 +115,23 @@ def _resolve(name, jobs_map, root, values, result, visiting):
             raise FamilyError(line, where, f"{var!r}: a variable name must be a simple identifier")
         texts = _values(source, line, f"{where}.{var}", jobs_map, root, values, result, (*visiting, name))
         columns.append([(var, value, text) for value, text in texts])
+    count = 1
+    for column in columns:
+        count *= len(column)
+    if count > MAX_INSTANCES:  # before making a single name: a product grows fast
+        raise FamilyError(spec.line_of("foreach"), where, f"{count:,} combinations of values; at most "
+                          f"{MAX_INSTANCES:,} jobs are allowed in a recipe")
     instances, seen = [], {}
     for combination in itertools.product(*columns):
         instance = f"{name}@" + ",".join(text for _, _, text in combination)
         if instance in seen:
             raise FamilyError(spec.line_of("foreach"), where, f"two combinations of values give one job name, "
                               f"{instance!r}")
-        if len(instance) > MAX_INSTANCE_NAME:
+        if len(instance) > MAX_JOB_NAME:  # as for any job: it names directories and temporary files
             raise FamilyError(spec.line_of("foreach"), where, f"{instance[:60]!r}...: a job name of "
-                              f"{len(instance)} characters; at most {MAX_INSTANCE_NAME} are allowed")
+                              f"{len(instance)} characters; at most {MAX_JOB_NAME} are allowed")
         seen[instance] = True
         instances.append((instance, {var: value for var, value, _ in combination}))
-        if len(instances) > MAX_INSTANCES:
-            raise FamilyError(spec.line_of("foreach"), where, f"more than {MAX_INSTANCES:,} instances")
     values[name] = instances
     return instances
 
@@ -164,7 +171,7 @@ def _text(value, line, where):
         raise FamilyError(line, where, f"a value must be a string or a number, not {type(value).__name__}")
     if not VALUE_RE.match(text):
         raise FamilyError(line, where, f"the value {text[:80]!r} cannot be part of a job name: use letters, "
-                          "digits and . _ + - (not starting with .)")
+                          "digits and . _ + - (not starting with . or -)")
     return text
 
 
@@ -177,9 +184,17 @@ def _glob(pattern, line, where, root, result):
     full = os.path.normpath(os.path.join(root, norm))
     before, after = full.split("*")
     listed = os.path.dirname(before)
-    sig = _signature(listed)  # before listing: a file added later must show
-    if sig is not None:
-        result.sources.append([listed, sig])
+    # Signed before listing, so a file added later shows; a directory that
+    # does not exist yet is recorded as absent (its creation must show too).
+    result.sources.append([listed, _signature(listed)])
+    if os.sep in after:  # the `*` is a directory: what appears inside each one counts too
+        for entry in sorted(os.listdir(listed)) if os.path.isdir(listed) else ():
+            path = os.path.join(listed, entry)
+            if os.path.isdir(path):
+                result.sources.append([path, _signature(path)])
+                deeper = os.path.dirname(path + after)  # `data/*/sub/reads.txt`: data/A/sub
+                if deeper != path:
+                    result.sources.append([deeper, _signature(deeper)])
     # Only the pattern's `*` is a wildcard, never a character of the project's path.
     matcher = re.compile(re.escape(before) + r"([^/]*)" + re.escape(after) + r"\Z")
     found = []
@@ -200,9 +215,12 @@ def _lines(path, line, where, root, result):
         with open(full, "rb") as f:
             if not os.path.isfile(full):
                 raise OSError(0, "not a regular file")
-            data = f.read(64 << 20)
+            data = f.read(MAX_LINES_BYTES + 1)
     except OSError as exc:
         raise FamilyError(line, where, f"{path!r}: {exc.strerror or exc}") from None
+    if len(data) > MAX_LINES_BYTES:
+        raise FamilyError(line, where, f"{path!r} is larger than {MAX_LINES_BYTES >> 20} MiB; a file of "
+                          "values is read whole")
     result.sources.append([full, sig])
     text = data.decode("utf-8", "replace")
     return [item.strip() for item in text.splitlines() if item.strip() and not item.strip().startswith("#")]

@@ -13,7 +13,7 @@ points at it then.
 import os
 
 from exmake.fs.jobdir import JOBID_RE
-from exmake.fs.publish import orphaned_links, publish, unpublish
+from exmake.fs.publish import links_into, publish, unpublish
 
 
 class Ledger:
@@ -40,16 +40,21 @@ class Ledger:
             self.adopt(job, jobid)
 
     def prune(self):
-        """Remove the published results of jobs no longer in the recipe (a job
-        taken out, a family value that went away); returns [(link, job name)]."""
+        """Remove the published results of this recipe's jobs that are no longer
+        in it (a job taken out, a family value that went away); returns
+        [(link, job name)]. A link to a job another recipe made (two recipes
+        may share a workdir and a results directory) is not this one's to remove."""
         recipe = self.ws.recipe
         if not os.path.isdir(recipe.results):
             return []
-
-        def job_of(jobid):
+        gone = []
+        for link, jobid in links_into(recipe.results, recipe.workdir):
             match = JOBID_RE.match(jobid)
-            return match.group(1) if match else None
-        found = orphaned_links(recipe.results, recipe.workdir, job_of, lambda name: name in recipe.jobs)
-        for link, _ in found:
+            if not match or match.group(1) in recipe.jobs:
+                continue
+            setup = self.ws.jobdirs.read_setup(jobid)
+            if setup is None or setup.get("recipe") != recipe.path:
+                continue
             unpublish(recipe.results, link)
-        return found
+            gone.append((link, match.group(1)))
+        return gone

@@ -22,6 +22,7 @@ import shutil
 
 from exmake.fs import atomic
 from exmake.fs.jobdir import JOBID_RE, listing
+from exmake.fs.publish import links_into
 from exmake.fs.records import SETUP, check_setup
 
 
@@ -93,18 +94,12 @@ def _keep_dependencies(ws, keep):
 
 def _linked_jobs(ws):
     """(jobid, link) for every LATEST link and every result symlink into the workdir."""
-    workdir = os.path.realpath(ws.recipe.workdir)
     for entry in listing(ws.recipe.workdir):
         link = os.path.join(ws.recipe.workdir, entry)
         if entry.endswith("-LATEST") and os.path.islink(link):
             yield os.readlink(link), link
-    for dirpath, dirnames, filenames in os.walk(ws.recipe.results):
-        for name in dirnames + filenames:
-            link = os.path.join(dirpath, name)
-            if os.path.islink(link):
-                target = os.path.realpath(link)
-                if target.startswith(workdir + os.sep):
-                    yield os.path.relpath(target, workdir).split(os.sep)[0], link
+    for link, jobid in links_into(ws.recipe.results, ws.recipe.workdir):
+        yield jobid, link
 
 
 def _made_since(ws, jobid, newest):

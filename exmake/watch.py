@@ -46,12 +46,20 @@ class WatchSet:
         self.trees = {}                                     # dir -> jobs (anything under it)
         self.globs = {}                                     # (base, deep, matcher) -> jobs
         self.absent = {}                                    # path -> jobs (a module that would shadow one)
-        self.listings = set()                               # dirs whose entries decide families: all jobs
-        for path, _ in recipe.family_sources:  # a new match or line: the recipe itself changed
-            if os.path.isdir(path):
+        self.listings = set()                               # dirs whose entries decide families
+        self.replan_paths = set()                           # files (and missing dirs) that decide them
+        # What decided the families: a change there re-plans (the next build
+        # adds or drops instances) but cancels no running job.
+        for path, sig in recipe.family_sources:
+            if sig is None:  # not there yet: its appearance, or an ancestor's, counts
+                while path != os.path.dirname(path) and not os.path.exists(path):
+                    self.replan_paths.add(path)
+                    path = os.path.dirname(path)
+                self.listings.add(os.path.realpath(path))
+            elif os.path.isdir(path):
                 self.listings.add(os.path.realpath(path))
             else:
-                self._add_file(path, None)
+                self.replan_paths.update({os.path.abspath(path), os.path.realpath(path)})
         for name, job in recipe.jobs.items():
             for spec in job.inputs.values():
                 if spec.kind == "file":
@@ -91,6 +99,8 @@ class WatchSet:
             dirs.setdefault(os.path.dirname(path), False)
         for path in self.listings:
             dirs.setdefault(path, False)
+        for path in self.replan_paths:
+            dirs.setdefault(os.path.dirname(path), False)
         for path in self.trees:
             dirs[path] = True
         for base, deep, _ in self.globs:
@@ -103,8 +113,6 @@ class WatchSet:
         if any(real == x or real.startswith(x + os.sep) for x in self.excluded):
             return set()
         named = os.path.abspath(path)
-        if os.path.dirname(real) in self.listings or os.path.dirname(named) in self.listings:
-            return None
         if named in self.files or real in self.files:
             return _union(self.files.get(named, set()), self.files.get(real, set()))
         jobs = set()
@@ -116,6 +124,13 @@ class WatchSet:
             if fnmatch.fnmatch(named, pattern) or fnmatch.fnmatch(real, pattern):
                 jobs |= names
         return jobs
+
+    def replans(self, path):
+        """Whether a change at `path` may add or drop family instances: worth a
+        new build, but no reason to cancel a running job."""
+        real, named = os.path.realpath(path), os.path.abspath(path)
+        return (named in self.replan_paths or real in self.replan_paths
+                or os.path.dirname(real) in self.listings or os.path.dirname(named) in self.listings)
 
     def with_dependents(self, names):
         """`names` and every job that depends on them, transitively."""
@@ -227,6 +242,8 @@ class Watcher:
                 jobs = self.watch_set.jobs_for(path)
                 if jobs is None or jobs:
                     found.append((path, jobs))
+                elif self.watch_set.replans(path):
+                    found.append((path, set()))  # build again; cancel nothing
         return found
 
     def _wait_for_changes(self):

@@ -343,3 +343,19 @@ def test_a_project_path_the_scheduler_cannot_take_is_refused_before_anything_is_
     result = project.run("--backend", backend, "--no-wait", expect=2)
     assert "build locally, or move the project" in result.err
     assert not (project.root / "work").exists()
+
+
+def test_a_family_on_slurm_and_its_results_unpublished_when_a_value_goes(slurm, tmp_path):
+    """Issue 11: each instance is a batch job like any other; a cluster build,
+    like a local one, removes what a job no longer in the recipe published."""
+    project = tmp_path / "fam"
+    project.mkdir()
+    (project / "Exmakefile").write_text('jobs:\n  qc:\n    foreach: {s: {lines: samples.txt}}\n'
+                                        '    run: "echo {each.s} > q"\n    publish: {"qc/{each.s}": q}\n')
+    (project / "samples.txt").write_text("A\nB\n")
+    assert states(run(project, "--backend", "slurm", "--json")) == {"qc@A": "built", "qc@B": "built"}
+    assert (project / "results/qc/B").read_text() == "B\n"
+    (project / "samples.txt").write_text("A\n")
+    result = run(project, "--backend", "slurm")
+    assert "unpublished results/qc/B (job qc@B is no longer in the recipe)" in result.stdout
+    assert not (project / "results/qc/B").exists() and (project / "results/qc/A").exists()

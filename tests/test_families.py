@@ -250,3 +250,124 @@ def test_bad_family_input_is_one_clear_error(project, case):
     assert where in result.err and problem in result.err, result
     assert len(result.err.strip().splitlines()) == 1, result
     assert not (project.root / "work").exists()
+
+
+def test_watch_builds_a_new_instance_when_a_file_matches(project):
+    from test_watch import Watching
+    project.recipe('jobs:\n  up:\n    foreach: {f: "in/*.txt"}\n    inputs: {t: "in/{each.f}.txt"}\n'
+                   '    run: "tr a-z A-Z < {inputs.t} > u"\n')
+    project.write("in/a.txt", "a\n")
+    watch = Watching(project)
+    try:
+        watch.wait_summaries(1)
+        project.write("in/b.txt", "b\n")
+        watch.wait_for(lambda: len(watch.summaries()) >= 2 and "1 built" in watch.summaries()[-1])
+        assert project.read("work/up@b-LATEST/u") == "B\n"
+    finally:
+        watch.stop()
+
+
+# -- found by reviewing families ------------------------------------------------------------
+
+def test_the_fast_path_sees_a_glob_directory_that_did_not_exist(project):
+    project.recipe('jobs:\n  m:\n    foreach: {s: "data/samples/*.txt"}\n    run: "echo {each.s} > o"\n'
+                   '  all:\n    deps: {ms: "m@*"}\n    run: "echo {deps.ms} > list"\n')
+    age(project.root)
+    project.run(expect=0)
+    assert FAST in project.run("-v", expect=0).out
+    project.write("data/samples/A.txt", "a\n")
+    age(project.root, 5)
+    result = project.run("--json", expect=0)
+    assert states(result) == {"m@A": "built", "all": "built"}
+
+
+def test_a_star_that_is_a_directory_sees_what_appears_inside_each(project):
+    project.recipe('jobs:\n  m:\n    foreach: {s: "data/*/reads.txt"}\n    inputs: {r: "data/{each.s}/reads.txt"}\n'
+                   '    run: "cat {inputs.r} > o"\n')
+    project.write("data/A/reads.txt", "a\n")
+    (project.root / "data/B").mkdir()
+    age(project.root)
+    project.run(expect=0)
+    assert FAST in project.run("-v", expect=0).out
+    project.write("data/B/reads.txt", "b\n")
+    age(project.root, 5)
+    assert states(project.run("--json", expect=0)) == {"m@A": "reused", "m@B": "built"}
+
+
+def test_watch_unpublishes_and_sees_a_family_directory_made_later(project):
+    from test_watch import Watching
+    project.recipe('jobs:\n  m:\n    foreach: {s: "in/*.txt"}\n    inputs: {t: "in/{each.s}.txt"}\n'
+                   '    run: "cat {inputs.t} > o"\n    publish: {"out/{each.s}": o}\n'
+                   '  q:\n    foreach: {z: "extra/*.txt"}\n    run: "echo {each.z} > o"\n')
+    project.write("in/A.txt", "a\n")
+    project.write("in/B.txt", "b\n")
+    watch = Watching(project)
+    try:
+        watch.wait_summaries(1)
+        os.unlink(project.root / "in/B.txt")
+        watch.wait_for(lambda: not (project.root / "results/out/B").exists())
+        assert project.read("results/out/A") == "a\n"
+        project.write("extra/Z.txt", "z\n")
+        watch.wait_for(lambda: (project.root / "work/q@Z-LATEST/o").exists())
+    finally:
+        watch.stop()
+
+
+def test_a_change_in_a_family_directory_cancels_no_running_job(project):
+    from test_watch import Watching
+    project.recipe('jobs:\n  slow:\n    run: "sleep 3; echo done > o"\n'
+                   '  m:\n    foreach: {s: "data/*.txt"}\n    run: "echo {each.s} > o"\n')
+    project.write("data/a.txt", "a\n")
+    project.write("slow-input-none", "")
+    watch = Watching(project)
+    try:
+        watch.wait_for(lambda: (project.root / "work/.exmake/building").exists()
+                       and any((project.root / "work/.exmake/building").iterdir()))
+        project.write("data/notes.md", "not a match\n")
+        watch.wait_summaries(1)
+        assert "cancel" not in watch.log.read_text()
+        assert project.job_dirs("slow") == ["slow-1"]
+    finally:
+        watch.stop()
+
+
+def test_two_recipes_sharing_a_results_directory_keep_each_others_results(project):
+    project.recipe('jobs:\n  a: {run: "echo a > a.txt", publish: {a.txt: a.txt}}\n')
+    project.write("other.yaml", 'jobs:\n  b: {run: "echo b > b.txt", publish: {b.txt: b.txt}}\n')
+    project.run(expect=0)
+    result = project.run("-f", "other.yaml", expect=0)
+    assert "unpublished" not in result.out
+    assert project.read("results/a.txt") == "a\n" and project.read("results/b.txt") == "b\n"
+
+
+def test_status_and_why_take_a_family_and_show_an_empty_one(project):
+    project.recipe('jobs:\n  m:\n    foreach: {s: [a, b]}\n    run: "echo {each.s} > o"\n'
+                   '  none:\n    foreach: {s: "nothing/*.txt"}\n    run: "true"\n')
+    project.run(expect=0)
+    assert "m@{a,b}" in project.run("status", "m", expect=0).out
+    assert "empty        none@{}" in project.run("status", expect=0).out
+    assert "m@a: fresh" in project.run("why", "m", expect=0).out
+    assert "none@{}" in project.run("-n", expect=0).out
+    assert "none@{}" in project.run("-n", "none", expect=0).out
+
+
+@pytest.mark.parametrize("case,recipe,problem", [
+    ("name too long", 'jobs:\n  m:\n    foreach: {s: ["' + "v" * 230 + '"]}\n    run: "true"\n', "at most 200"),
+    ("product too large", 'jobs:\n  m:\n    foreach: {a: [' + ", ".join(map(str, range(1000))) + '], b: ['
+     + ", ".join(map(str, range(1000))) + ']}\n    run: "true"\n', "1,000,000 combinations"),
+    ("value like an option", 'jobs:\n  m:\n    foreach: {s: ["-n"]}\n    run: "cat {each.s}.txt"\n',
+     "not starting with . or -"),
+])
+def test_more_bad_family_input(project, case, recipe, problem):
+    project.recipe(recipe)
+    result = project.run(expect=2)
+    assert problem in result.err and "Traceback" not in result.err, result
+    assert not (project.root / "work").exists()
+
+
+def test_a_sample_sheet_too_large_is_refused_not_cut_short(project):
+    project.recipe('jobs:\n  qc:\n    foreach: {s: {lines: big.txt}}\n    run: "true"\n')
+    with open(project.root / "big.txt", "w") as f:
+        f.write("A\n" + "#" * (65 << 20) + "\nB\n")
+    result = project.run(expect=2)
+    assert "larger than 64 MiB" in result.err

@@ -93,7 +93,7 @@ def main(args):
                 print_json(_document("INTERRUPTED", build.outcomes))
             raise
         failed = any(o.state == "failed" for o in outcomes.values())
-        _prune(ws, reporter)
+        prune_results(ws, reporter.write)
         build.stamp(args.targets)
         save_parsed(ws.recipe)  # only after a build: bad input writes nothing
         _log(ws.store, args, ws.recipe, targets, "FAILURE" if failed else "SUCCESS", started,
@@ -103,12 +103,13 @@ def main(args):
     return _report(args, reporter, outcomes, started, "FAILURE" if failed else "SUCCESS")
 
 
-def _prune(ws, reporter):
-    """Results of jobs no longer in the recipe go, and the build says so."""
+def prune_results(ws, write):
+    """Results of jobs no longer in the recipe go, and the build says so (with
+    `write`); the local build, the cluster build and watch all do it."""
     from exmake.ledger import Ledger
     from exmake.report import show_path
     for link, name in Ledger(ws).prune():
-        reporter.write(f"  unpublished {show_path(link)} (job {name} is no longer in the recipe)")
+        write(f"  unpublished {show_path(link)} (job {name} is no longer in the recipe)")
 
 
 def _dry_run(args, ws, targets, reporter, started):
@@ -129,6 +130,9 @@ def _dry_run(args, ws, targets, reporter, started):
                                   if outcomes[name].state != "fresh" else ())
         for line in grouped_lines(list(outcomes), family_of, agreement, line_for):
             reporter.write(line)
+        from exmake.commands.status import empty_families
+        for family in empty_families(ws.recipe, args.targets):
+            reporter.write(f"  empty   {family}@{{}}            (no values: the family has no jobs)")
     return _report(args, reporter, outcomes, started, "SUCCESS")
 
 
@@ -147,6 +151,7 @@ def _cluster(args, ws, backend, targets, reporter, started):
     scheduler = {"backend": backend.name, "build": cluster.build_id, "ids": cluster.ids}
     try:
         outcomes = cluster.run(targets, wait=not args.no_wait)
+        prune_results(ws, reporter.write)
     except Interrupted:
         _log(ws.store, args, ws.recipe, targets, "INTERRUPTED", started, _jobs(cluster.outcomes), scheduler)
         raise

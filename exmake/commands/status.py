@@ -51,6 +51,12 @@ def _all_fresh(args):
     return True
 
 
+def empty_families(recipe, asked):
+    """The families among `asked` (every family when nothing is asked) that have
+    no jobs: a glob that matches nothing, an empty list or file of lines."""
+    return [family for family, jobs in recipe.families.items() if not jobs and (not asked or family in asked)]
+
+
 def status_lines(outcomes):
     """One line per job, or per family where its jobs agree: `fresh  map@{A,B,C}  3 jobs`."""
     described = {name: describe(outcome) for name, outcome in outcomes.items()}
@@ -65,7 +71,7 @@ def status_lines(outcomes):
             detail = f"{len(names):,} jobs" if state == "fresh" else f"{len(names):,} jobs: {detail}"
         return label, state, detail
     rows = grouped_lines(list(outcomes), family_of, agreement, line_for)
-    width = max(len(label) for label, _, _ in rows)
+    width = max((len(label) for label, _, _ in rows), default=0)
     return [f"{state:<12} {label:<{width}}  {detail}".rstrip() for label, state, detail in rows]
 
 
@@ -97,10 +103,10 @@ def main(args):
     from exmake import graph
     ws = open_workspace(args, readonly=True)
     try:
-        for name in args.targets:
-            graph.select_targets(ws.recipe, [name])
-        outcomes = survey(ws, args.targets or list(ws.recipe.jobs))
+        targets = graph.select_targets(ws.recipe, args.targets) if args.targets else list(ws.recipe.jobs)
+        outcomes = survey(ws, targets)
         cluster = cluster_states(ws, outcomes)
+        empty = empty_families(ws.recipe, args.targets)
     finally:
         ws.close()
     for name, text in cluster.items():
@@ -108,7 +114,7 @@ def main(args):
     if args.json:
         print_json({name: outcome_json(o) for name, o in outcomes.items()})
         return 0
-    for line in status_lines(outcomes):
+    for line in status_lines(outcomes) + [f"{'empty':<12} {family}@{{}}  no values" for family in empty]:
         print(line)
     print(f"workdir: {show_path(ws.recipe.workdir)}")
     return 0

@@ -11,6 +11,7 @@ import time
 
 from exmake import graph
 from exmake.build import Build, BuildOptions
+from exmake.commands.build import prune_results
 from exmake.errors import UsageError
 from exmake.report import Reporter
 from exmake.urd import DEFAULT_LIST, check_list_name, log_build
@@ -40,6 +41,7 @@ def main(args):
         build.hooks = hooks
         started = time.monotonic()
         outcomes = build.run(names)
+        prune_results(ws, reporter.write)
         failed = any(o.state == "failed" for o in outcomes.values())
         log_build(ws.store, args.urd, ws.recipe.path, ws.recipe.digest, names,
                   "FAILURE" if failed else "SUCCESS", time.monotonic() - started, build.log_jobs(),

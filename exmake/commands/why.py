@@ -16,8 +16,8 @@ def add_arguments(parser):
 def main(args):
     ws = open_workspace(args, readonly=True)
     try:
-        graph.select_targets(ws.recipe, [args.target])
-        outcomes = survey(ws, [args.target])
+        targets = graph.select_targets(ws.recipe, [args.target])  # a family: each of its jobs
+        outcomes = survey(ws, targets)
         recipe = ws.recipe
     finally:
         ws.close()
@@ -33,5 +33,8 @@ def main(args):
         for dep in recipe.jobs[name].deps.values():
             show(dep, depth + 1)
 
-    show(args.target, 0)
+    for target in targets:
+        show(target, 0)
+    if not targets:
+        print(f"{args.target}: a family with no jobs (its foreach values are empty)")
     return 0

@@ -20,9 +20,9 @@ directory is made only after `mkdir <name>-<N>` succeeded, so it is the
 record of the reservation. An empty `<name>-<N>` without one may be the
 user's (with `workdir: .`, an empty `backup-2024/` or `mount-1/`; or the
 `mount-1/` that made exmake's own reservation skip to `mount-2`) and stays.
-The price: a build killed between the two mkdirs leaves one empty
-reservation that nothing removes; it is never reused (N comes from the
-counter) and holds nothing.
+The building directory is made first, so a build killed between the two
+mkdirs leaves a building directory (which clean_stale removes, and with it
+the reservation if one was made and is empty), never an unrecorded one.
 
 The records setup.json and post.json are made and checked by exmake.fs.records.
 """
@@ -68,14 +68,20 @@ class JobDirs:
                 self._next[name] = store.next_number(f"next:{name}".encode(), self._next[name])
             jobid = f"{name}-{self._next[name]}"
             self._next[name] += 1
+            # The building directory first: it is the record that exmake is
+            # reserving <name>-<N>, so a kill between the two mkdirs leaves
+            # something clean_stale removes (the reservation only if empty),
+            # never an empty reservation that nothing may remove.
+            building = os.path.join(self.building, jobid)
+            try:
+                os.mkdir(building)
+            except FileExistsError:
+                continue  # another build is making it; N is never shared
             try:
                 os.mkdir(self.path(jobid))
             except FileExistsError:
-                continue  # another build took it; N is never shared
-            # Made only now, the building directory is the record that exmake
-            # reserved <name>-<N> (clean_stale may remove only such reservations).
-            building = os.path.join(self.building, jobid)
-            os.mkdir(building)
+                os.rmdir(building)
+                continue  # taken: by another build, or a directory of the user's
             return jobid, building
 
     def _highest(self, name):

@@ -60,24 +60,22 @@ def _inside(path, top):
     return real == real_top or real.startswith(real_top + os.sep)
 
 
-def orphaned_links(results_dir, workdir, job_of, keep):
-    """[(link, job name)] of result symlinks that point into `workdir` at a job
-    whose name `keep(name)` rejects: results of a job no longer in the recipe
-    (a removed job, a family value that went away). `job_of(jobid)` gives a
-    job id's name, or None for something that is no job directory."""
-    workdir = os.path.realpath(workdir)
+def links_into(results_dir, workdir):
+    """[(link, job id)] of every result symlink that points into a job directory of
+    `workdir` (the first path component under it), whether the workdir is named
+    as the link names it or through the symlinks on its way."""
+    tops = {os.path.abspath(workdir), os.path.realpath(workdir)}
     found = []
     for dirpath, dirnames, filenames in os.walk(results_dir):
         for entry in dirnames + filenames:
             link = os.path.join(dirpath, entry)
             if not os.path.islink(link):
                 continue
-            target = os.path.normpath(os.path.join(dirpath, os.readlink(link)))
-            if not _inside(target, workdir) or target == workdir:
-                continue
-            name = job_of(os.path.relpath(target, workdir).split(os.sep)[0])
-            if name is not None and not keep(name):
-                found.append((link, name))
+            for target in (os.path.normpath(os.path.join(dirpath, os.readlink(link))), os.path.realpath(link)):
+                top = next((t for t in tops if _inside(target, t) and target != t), None)
+                if top:
+                    found.append((link, os.path.relpath(target, top).split(os.sep)[0]))
+                    break
     return found
 
 
