@@ -154,10 +154,11 @@ def _values(source, line, where, jobs_map, root, values, result, visiting):
         hint = f" (no family named {source!r})" if isinstance(source, str) else ""
         raise FamilyError(line, where, "values must be a glob with one `*`, a list, the name of a family "
                           f"or {{lines: FILE}}{hint}")
-    texts = [text for _, text in found]
-    duplicate = next((t for i, t in enumerate(texts) if t in texts[:i]), None)
-    if duplicate is not None:
-        raise FamilyError(line, where, f"the value {duplicate!r} is given twice")
+    seen = set()
+    for _, text in found:
+        if text in seen:
+            raise FamilyError(line, where, f"the value {text!r} is given twice")
+        seen.add(text)
     return found
 
 

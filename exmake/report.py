@@ -233,5 +233,5 @@ def family_label(names):
     values = [name.split("@", 1)[1] for name in names]
     separator = " " if any("," in v for v in values) else ","
     shown = separator.join(values[:GROUP_SHOWN_VALUES])
-    more = f"{separator}... {len(values):,} jobs" if len(values) > GROUP_SHOWN_VALUES else ""
+    more = f"{separator}..." if len(values) > GROUP_SHOWN_VALUES else ""
     return f"{family}@{{{shown}{more}}}"
