@@ -5,6 +5,8 @@
                                              name, renamed on a clean close;
                                              sliced files are `name.<sliceno>`
     job.save(obj, name="result.pickle") / job.load(name="result.pickle")
+                                             saved deterministically: sets and
+                                             frozensets in sorted order
     job.json_save(obj, name) / job.json_load(name)
     job.input_lines(name, encoding="utf-8")  the lines of input `name` that
                                              belong to this slice
@@ -13,6 +15,7 @@
                                              for globs and directories)
 """
 
+import io
 import json
 import os
 import pickle
@@ -20,6 +23,35 @@ import pickle
 from exmake.slicer.ranges import iter_lines, slice_ranges
 
 RESULT_NAME = "result.pickle"
+
+
+class StablePickler(pickle._Pickler):
+    """A pickler whose bytes do not depend on the process's hash seed.
+
+    A set pickles in iteration order, which for strings depends on
+    PYTHONHASHSEED; job scripts run in a fork of exmake, so each build's
+    seed differs and the same result would pickle to other bytes, defeating
+    early cutoff. Sets and frozensets are pickled sorted: by value when the
+    elements compare, else by each element's own stable pickle. This is
+    Python's pure-Python pickler: the C one never asks `reducer_override`
+    about a set. It is slower; large data belongs in files (job.open).
+    """
+
+    def reducer_override(self, obj):
+        if type(obj) not in (set, frozenset):
+            return NotImplemented
+        try:
+            items = sorted(obj)
+        except TypeError:  # mixed types: order by what each element pickles to
+            items = sorted(obj, key=stable_dumps)
+        return type(obj), (items,)
+
+
+def stable_dumps(obj):
+    """`obj` pickled with StablePickler."""
+    buffer = io.BytesIO()
+    StablePickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buffer.getvalue()
 
 
 def _sliced(name, sliceno):
@@ -105,7 +137,7 @@ class Job(JobDir):
 
     def save(self, obj, name=RESULT_NAME, sliceno=None):
         with self.open(name, "wb", sliceno) as f:
-            pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+            StablePickler(f, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
 
     def json_save(self, obj, name, sliceno=None):
         with self.open(name, "w", sliceno) as f:
