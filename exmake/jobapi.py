@@ -11,8 +11,11 @@
     job.input_lines(name, encoding="utf-8")  the lines of input `name` that
                                              belong to this slice
     deps.NAME.path / .open(...) / .load(...) / .json_load(...) / .files()
-    inputs.NAME                              absolute path (a list of the files
-                                             for globs and directories)
+    inputs.NAME                              its path in the job's stable view,
+                                             `inputs/NAME/FILE` (a list of the
+                                             files for globs and directories)
+    deps.NAME.path                           `deps/NAME` (see exmake.view); a
+                                             job script runs in its job directory
 """
 
 import io
