@@ -168,3 +168,26 @@ def test_the_recipe_env_wins_over_the_fixed_defaults(project):
         """)
     project.run(expect=0, env={"PYTHONHASHSEED": "123"})
     assert project.read("work/env-1/env.txt") == "1700000000 0\n"
+
+
+def test_the_links_work_with_the_workdir_a_symlink_elsewhere(project, tmp_path):
+    """A cluster's workdir is often a symlink to scratch space: `..` in a link
+    is followed from where the link really is."""
+    scratch = tmp_path / "scratch" / "deep" / "work"
+    scratch.mkdir(parents=True)
+    project.recipe("""\
+        jobs:
+          a:
+            run: "cat {inputs.text} > a.txt"
+            inputs: {text: data/t.txt}
+          b:
+            run: "cat {deps.a}/a.txt {inputs.text} > b.txt"
+            deps: {a: a}
+            inputs: {text: data/t.txt}
+        """)
+    project.write("data/t.txt", "t\n")
+    os.symlink(scratch, project.root / "work")
+    project.run(expect=0)
+    assert project.read("work/b-1/b.txt") == "t\nt\n"
+    assert os.readlink(scratch / "b-1/deps/a") == "../../a-1"
+    assert (scratch / "b-1/inputs/text/t.txt").read_text() == "t\n"

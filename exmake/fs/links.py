@@ -7,6 +7,9 @@ and one made for the final place would point nowhere while the job runs;
 so `make` aims each link from where the job runs, and `settle` re-aims it
 from the final place just before the rename. Relative, not absolute: a
 project moved or copied whole (work directory included) keeps its links.
+Both ends are real paths: the kernel follows `..` from where a link really
+is, so with the workdir a symlink (work -> /scratch/me/work, common on a
+cluster) a link worked out from the path as written would point nowhere.
 """
 
 import os
@@ -19,12 +22,18 @@ def make(directory, links):
     for rel, target in sorted(links.items()):
         path = os.path.join(directory, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        os.symlink(os.path.relpath(target, os.path.dirname(path)), path)
+        os.symlink(_relative(target, os.path.dirname(path)), path)
 
 
 def settle(directory, final, links):
     """Re-aim the links made in `directory` for the directory's new place `final`
     (call before renaming it there)."""
+    final = os.path.realpath(final)  # the reservation: it exists
     for rel, target in sorted(links.items()):
         link_dir = os.path.dirname(os.path.join(final, rel))
-        atomic.symlink(os.path.relpath(target, link_dir), os.path.join(directory, rel))
+        atomic.symlink(_relative(target, link_dir), os.path.join(directory, rel))
+
+
+def _relative(target, link_dir):
+    """`target` as a path relative to `link_dir`, both taken as real paths."""
+    return os.path.relpath(os.path.realpath(target), os.path.realpath(link_dir))
