@@ -76,7 +76,7 @@ def from_path(ws, path):
     a job directory of this workdir; UsageError (exit 2) for any other path."""
     real = os.path.realpath(path)
     if not os.path.exists(real):
-        raise UsageError(f"{path}: no such file or directory")
+        raise UsageError(f"{path!r} is not a job ({FORMS}), nor a file or directory that exists")
     workdir = os.path.realpath(ws.jobdirs.workdir)
     rel = os.path.relpath(real, workdir)
     parts = rel.split(os.sep)
