@@ -36,8 +36,9 @@ class StablePickler(pickle._Pickler):
     seed differs and the same result would pickle to other bytes, defeating
     early cutoff. Sets and frozensets are pickled sorted: by value when the
     elements compare, else by each element's own stable pickle. This is
-    Python's pure-Python pickler: the C one never asks `reducer_override`
-    about a set. It is slower; large data belongs in files (job.open).
+    Python's pure-Python pickler, as the C one never asks `reducer_override`
+    about a set; it is many times slower, so `stable_dump` uses it only for
+    objects that hold a set.
     """
 
     def reducer_override(self, obj):
@@ -50,10 +51,32 @@ class StablePickler(pickle._Pickler):
         return type(obj), (items,)
 
 
+class _SetSpotter(pickle.Pickler):
+    """The C pickler, noting whether it met a set: it asks persistent_id about
+    every object, sets included (and pickles as usual when told None)."""
+
+    met_a_set = False
+
+    def persistent_id(self, obj):
+        if type(obj) in (set, frozenset):
+            self.met_a_set = True
+        return None
+
+
+def stable_dump(obj, file):
+    """Pickle `obj` into `file` (seekable) the same whatever the hash seed."""
+    spotter = _SetSpotter(file, protocol=pickle.HIGHEST_PROTOCOL)
+    spotter.dump(obj)
+    if spotter.met_a_set:  # again, with sets sorted
+        file.seek(0)
+        file.truncate()
+        StablePickler(file, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+
+
 def stable_dumps(obj):
-    """`obj` pickled with StablePickler."""
+    """`obj` pickled the same whatever the hash seed."""
     buffer = io.BytesIO()
-    StablePickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    stable_dump(obj, buffer)
     return buffer.getvalue()
 
 
@@ -140,7 +163,7 @@ class Job(JobDir):
 
     def save(self, obj, name=RESULT_NAME, sliceno=None):
         with self.open(name, "wb", sliceno) as f:
-            StablePickler(f, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+            stable_dump(obj, f)
 
     def json_save(self, obj, name, sliceno=None):
         with self.open(name, "w", sliceno) as f:
