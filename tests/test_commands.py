@@ -161,6 +161,9 @@ def test_dry_run_prints_the_exact_command_of_each_stale_job(project):
         ["slice 0: wc -c inputs/text/book.txt > part.0", "slice 1: wc -c inputs/text/book.txt > part.1"]
     assert lines[at["script"] + 1].strip() == "job script methods/total.py"
     assert project.run("-n", "-q", expect=0).out.split() == ["words", "count", "parts", "script"]
+    jobs = json.loads(project.run("-n", "--json", expect=0).out)["jobs"]
+    assert jobs["count"]["command"] == "sort deps/words/words.txt | uniq -c > counts.txt"
+    assert len(jobs["parts"]["command"]) == 2 and "command" not in jobs["script"]
     project.run("words", expect=0)
     dry = project.run("-n", expect=0).out
     assert "fresh   words-1" in dry and "< inputs/text/book.txt" not in dry  # fresh: no command

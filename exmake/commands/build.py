@@ -122,6 +122,10 @@ def _dry_run(args, ws, targets, reporter, started):
     from exmake.report import grouped_lines, job_line
     outcomes = survey(ws, targets, force=args.always_make)
     would_run = lambda name: outcomes[name].state != "fresh"  # noqa: E731
+    for name in filter(would_run, outcomes):  # for --json ("command": one, or one per slice)
+        commands = _commands(ws, name)
+        if commands:
+            outcomes[name].detail["command"] = commands if ws.recipe.jobs[name].slices else commands[0]
     if reporter.enabled and args.quiet:
         for name in filter(would_run, outcomes):
             print(name)
@@ -143,15 +147,19 @@ def _dry_run(args, ws, targets, reporter, started):
 
 def _command_lines(ws, name):
     """What job `name` would run, indented under its line: its command (one per
-    slice), or its job script with the code digest it would run."""
-    from exmake import view
+    slice), or the job script it would run."""
     job = ws.recipe.jobs[name]
     if job.method:
         return [f"          job script {ws.recipe.relpath(job.method.path)}"]
-    commands = view.commands(job, ws.recipe.root)
+    commands = _commands(ws, name)
     if len(commands) == 1:
         return [f"          {commands[0]}"]
     return [f"          slice {n}: {command}" for n, command in enumerate(commands)]
+
+
+def _commands(ws, name):
+    from exmake import view
+    return view.commands(ws.recipe.jobs[name], ws.recipe.root)
 
 
 def _backend(args, recipe):
