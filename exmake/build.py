@@ -121,7 +121,7 @@ class Build:
                                               f"{self.options.only}"] + verdict.reasons,
                            detail={"reason": f"dependency {name} has no finished job"})
         setup = verdict.setup
-        spec = job_spec(job, setup, self.placeholder_values(job, dep_outcomes), self.dep_paths(job, dep_outcomes),
+        spec = job_spec(job, setup, self.recipe.root, self.dep_paths(job, dep_outcomes),
                         verify=lambda: self.rebuilder.changed_since_read(job))
         # A build on this workdir may have just made it (unless -B: run it anyway).
         recheck = None if forced else (lambda: self.reuse_if_traced(job, setup))
@@ -182,20 +182,5 @@ class Build:
             self.ws.store.put_many([("stamps", stamp_id(self.recipe.path, asked_targets), record)])
 
     def dep_paths(self, job, dep_outcomes):
-        """{local: job directory} of every dependency; a fan-in (`FAMILY@*`) local
-        maps to the list of its instances' directories, in value order."""
-        paths = {local: o.path for local, o in self.dep_outcomes_of(job, dep_outcomes).items()}
-        for local, members in job.fanin.items():
-            paths[local] = [paths[member] for member in members]
-        return paths
-
-    def placeholder_values(self, job, dep_outcomes):
-        """Placeholder text -> value (a list: one shell word each), for expanding the job's command."""
-        values = {}
-        for name, spec in job.inputs.items():
-            values[f"{{inputs.{name}}}"] = spec.files if spec.kind == "glob" else spec.path
-        for local, path in self.dep_paths(job, dep_outcomes).items():
-            values[f"{{deps.{local}}}"] = path
-        for name, value in job.options.items():
-            values[f"{{options.{name}}}"] = value
-        return values
+        """{local: job directory} of every dependency (a fan-in's instances one by one)."""
+        return {local: o.path for local, o in self.dep_outcomes_of(job, dep_outcomes).items()}

@@ -8,9 +8,9 @@ stopping the processes is exmake.process.
 """
 
 import re
-import shlex
 
 from exmake.recipe import PLACEHOLDER_RE
+from exmake.view import expand
 
 # Any of these means the shell must interpret the command.
 SHELL_SYNTAX_RE = re.compile(r"[|&;<>()$`\\\"'*?\[\]#~{}\n!%]|^\s*\w+=")
@@ -26,15 +26,6 @@ SHELL_WORDS = frozenset("""
 # The characters bash separates words with; str.split() would also split on
 # no-break spaces and other Unicode whitespace, which bash keeps in the word.
 SHELL_BLANKS_RE = re.compile(r"[ \t]+")
-
-
-def expand(template, values, quote=True):
-    """Fill `{inputs.x}`-style placeholders; `values` maps the placeholder text to a value or list."""
-    def fill(match):
-        value = values[match.group(0)]
-        items = value if isinstance(value, list) else [value]
-        return " ".join(shlex.quote(str(v)) if quote else str(v) for v in items)
-    return PLACEHOLDER_RE.sub(fill, template)
 
 
 def command_argv(template, values):

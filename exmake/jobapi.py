@@ -5,14 +5,20 @@
                                              name, renamed on a clean close;
                                              sliced files are `name.<sliceno>`
     job.save(obj, name="result.pickle") / job.load(name="result.pickle")
+                                             saved deterministically: sets and
+                                             frozensets in sorted order
     job.json_save(obj, name) / job.json_load(name)
     job.input_lines(name, encoding="utf-8")  the lines of input `name` that
                                              belong to this slice
     deps.NAME.path / .open(...) / .load(...) / .json_load(...) / .files()
-    inputs.NAME                              absolute path (a list of the files
-                                             for globs and directories)
+    inputs.NAME                              its path in the job's stable view,
+                                             `inputs/NAME/FILE` (a list of the
+                                             files for globs and directories)
+    deps.NAME.path                           `deps/NAME` (see exmake.view); a
+                                             job script runs in its job directory
 """
 
+import io
 import json
 import os
 import pickle
@@ -20,6 +26,58 @@ import pickle
 from exmake.slicer.ranges import iter_lines, slice_ranges
 
 RESULT_NAME = "result.pickle"
+
+
+class StablePickler(pickle._Pickler):
+    """A pickler whose bytes do not depend on the process's hash seed.
+
+    A set pickles in iteration order, which for strings depends on
+    PYTHONHASHSEED; job scripts run in a fork of exmake, so each build's
+    seed differs and the same result would pickle to other bytes, defeating
+    early cutoff. Sets and frozensets are pickled sorted: by value when the
+    elements compare, else by each element's own stable pickle. This is
+    Python's pure-Python pickler, as the C one never asks `reducer_override`
+    about a set; it is many times slower, so `stable_dump` uses it only for
+    objects that hold a set.
+    """
+
+    def reducer_override(self, obj):
+        if type(obj) not in (set, frozenset):
+            return NotImplemented
+        try:
+            items = sorted(obj)
+        except TypeError:  # mixed types: order by what each element pickles to
+            items = sorted(obj, key=stable_dumps)
+        return type(obj), (items,)
+
+
+class _SetSpotter(pickle.Pickler):
+    """The C pickler, noting whether it met a set: it asks persistent_id about
+    every object, sets included (and pickles as usual when told None)."""
+
+    met_a_set = False
+
+    def persistent_id(self, obj):
+        if type(obj) in (set, frozenset):
+            self.met_a_set = True
+        return None
+
+
+def stable_dump(obj, file):
+    """Pickle `obj` into `file` (seekable) the same whatever the hash seed."""
+    spotter = _SetSpotter(file, protocol=pickle.HIGHEST_PROTOCOL)
+    spotter.dump(obj)
+    if spotter.met_a_set:  # again, with sets sorted
+        file.seek(0)
+        file.truncate()
+        StablePickler(file, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+
+
+def stable_dumps(obj):
+    """`obj` pickled the same whatever the hash seed."""
+    buffer = io.BytesIO()
+    stable_dump(obj, buffer)
+    return buffer.getvalue()
 
 
 def _sliced(name, sliceno):
@@ -105,7 +163,7 @@ class Job(JobDir):
 
     def save(self, obj, name=RESULT_NAME, sliceno=None):
         with self.open(name, "wb", sliceno) as f:
-            pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+            stable_dump(obj, f)
 
     def json_save(self, obj, name, sliceno=None):
         with self.open(name, "w", sliceno) as f:

@@ -8,6 +8,10 @@
                        (NAME~0 is the newest, by job number)
     :LIST/ENTRY:NAME   the job of that name in a build-log entry, e.g.
                        :default/latest:count, :nightly/~2:fit (see `exmake urd`)
+    PATH               (show, verify) the job directory that holds a file: a
+                       published result, a file in a job directory, the
+                       directory itself, or a file reached through a job's
+                       deps/ view; symlinks are followed to the file itself
 """
 
 import os
@@ -56,6 +60,43 @@ def resolve(ws, ref, current):
             raise UsageError(f"{ref}: no such job directory in {jobdirs.workdir}")
         return ref
     raise UsageError(f"{ref!r} is not a job: use {FORMS}{suggest(ref, ws.recipe.jobs)}")
+
+
+def is_path(ws, text):
+    """True when `text` names a path rather than a job: it holds a `/` (no job
+    reference does, save `:LIST/ENTRY:NAME`), or it is no job of the recipe
+    and something of that name exists."""
+    if text.startswith(":"):
+        return False
+    return os.sep in text or (text not in ws.recipe.jobs and os.path.lexists(text))
+
+
+def from_path(ws, path):
+    """(job id, the file's path inside its job directory or None) for a path in
+    a job directory of this workdir; UsageError (exit 2) for any other path."""
+    real = os.path.realpath(path)
+    if not os.path.exists(real):
+        raise UsageError(f"{path!r} is not a job ({FORMS}), nor a file or directory that exists")
+    workdir = os.path.realpath(ws.jobdirs.workdir)
+    rel = os.path.relpath(real, workdir)
+    parts = rel.split(os.sep)
+    if rel.startswith(os.pardir) or not JOBID_RE.match(parts[0]):
+        raise UsageError(f"{path}: not in a job directory of {ws.jobdirs.workdir}")
+    inside = os.sep.join(parts[1:]) or None
+    return parts[0], inside
+
+
+def made_by(ws, jobid):
+    """The build-log entry of the build that made (built) `jobid`, or None."""
+    from exmake.urd import Log
+    if ws.store is None:  # a read-only workspace without a build log
+        return None
+    log = Log(ws.store)
+    for list_name in sorted(log.lists()):
+        for entry in log.entries(list_name):
+            if any(j.get("jobid") == jobid and j.get("state") == "built" for j in entry["jobs"].values()):
+                return entry
+    return None
 
 
 def check_form(ref):

@@ -31,8 +31,10 @@ import stat
 import time
 
 from exmake.execute import command_argv
+from exmake import view
 from exmake.fs.hashing import hash_file
 from exmake.fs import atomic
+from exmake.fs import links as view_links
 from exmake.fs.jobdir import SETUP
 from exmake.fs.records import make_post, utc_now
 from exmake.fs.locks import KeyLock
@@ -46,7 +48,13 @@ STDERR_TAIL_LINES = 20
 STDERR_TAIL_BYTES = 16384
 # exmake's own files, and logs, are not outputs; stdout.txt of a shell job is
 # (a command's product is often what it prints), a job script's is not.
-NEVER_OUTPUTS_RE = re.compile(r"^(setup\.json|post\.json|stderr(\.\d+)?\.txt|\.lock|\.runner\.json.*|\.progress.*)$")
+# Nor is the job's stable view, the links under deps/ and inputs/ (exmake.view).
+NEVER_OUTPUTS_RE = re.compile(r"^(setup\.json|post\.json|stderr(\.\d+)?\.txt|\.lock|\.runner\.json.*|\.progress.*"
+                              r"|(deps|inputs)/.*)$")
+# Fixed for every job unless its recipe `env:` sets them (a user's shell may
+# not: what is not in the key must not change the result). 315532800 is
+# 1980-01-01, the earliest time a zip file can hold, as Nix uses.
+DETERMINISM_ENV = {"SOURCE_DATE_EPOCH": "315532800", "PYTHONHASHSEED": "0"}
 SCRIPT_LOGS_RE = re.compile(r"^stdout(\.\d+)?\.txt$")
 
 
@@ -76,14 +84,16 @@ class JobSpec:
     slices     the slice count of a sliced job, else None
     verify     verify() -> None, or why the result cannot stand for the key: a
                file the key was computed from changed while the job ran
+    links      the job's stable view: {path in the job directory: absolute
+               target}, made relative before it starts (exmake.view)
     A plain class, as Outcome is (no dataclass import on the no-op path).
     """
 
     __slots__ = ("name", "setup", "commands", "runner", "env", "time_s", "mem_mib",
-                 "outputs", "publish", "script_logs", "slices", "verify")
+                 "outputs", "publish", "script_logs", "slices", "verify", "links")
 
     def __init__(self, name, setup, commands=(), runner=None, env=None, time_s=None, mem_mib=None,
-                 outputs=(), publish=(), script_logs=False, slices=None, verify=None):
+                 outputs=(), publish=(), script_logs=False, slices=None, verify=None, links=None):
         self.name, self.setup = name, setup
         self.commands, self.runner = list(commands), runner
         self.env = dict(env or {})
@@ -91,22 +101,27 @@ class JobSpec:
         self.outputs, self.publish = list(outputs), list(publish)
         self.script_logs, self.slices = script_logs, slices
         self.verify = verify
+        self.links = dict(links or {})
 
 
-def job_spec(job, setup, values, dep_paths, verify=None):
-    """The JobSpec of a recipe job: `values` fills its command's placeholders,
-    `dep_paths` maps each dependency's local name to its job directory."""
-    common = dict(env=job.env, time_s=job.resources.get("time"), mem_mib=job.resources.get("mem"),
-                  outputs=job.outputs, publish=job.publish.values(), slices=job.slices, verify=verify)
+def job_spec(job, setup, root, dep_paths, verify=None):
+    """The JobSpec of a recipe job in the recipe directory `root`; `dep_paths`
+    maps each dependency's local name to its job directory (a fan-in's
+    instances one by one, `x@A`). The job reads them through its stable view
+    (exmake.view): its command and a job script see only relative names."""
+    common = dict(env={**DETERMINISM_ENV, **job.env}, time_s=job.resources.get("time"),
+                  mem_mib=job.resources.get("mem"), outputs=job.outputs, publish=job.publish.values(),
+                  slices=job.slices, verify=verify, links=view.links(job, root, dep_paths))
     if job.method:
         method = job.method
-        inputs = {name: spec.path if spec.kind == "file" else spec.files for name, spec in job.inputs.items()}
+        inputs, deps = view.script_inputs(job, root), view.script_deps(job, dep_paths)
         options, slices, mem_mib = job.options, job.slices, job.resources.get("mem")
 
         def runner(building, jobid):
             return run_method(method.path, method.search_dirs, building, jobid, options, inputs,
-                              dict(dep_paths), slices, mem_mib, method.module_name)
+                              deps, slices, mem_mib, method.module_name)
         return JobSpec(job.name, setup, runner=runner, script_logs=True, **common)
+    values = view.placeholder_values(job, root)
     if job.slices:
         commands = [Command(command_argv(job.run, {**values, "{sliceno}": n, "{slices}": job.slices}),
                             {"EXMAKE_SLICENO": str(n), "EXMAKE_SLICES": str(job.slices)},
@@ -250,6 +265,7 @@ class LocalJobRun:
         self.dir_lock.acquire()
         self.setup.update(jobid=self.jobid, created=utc_now())
         atomic.write_json(os.path.join(self.building, SETUP), self.setup, fsync=False)
+        view_links.make(self.building, self.spec.links)
         self.started_at = utc_now()
         self.started = time.monotonic()
         env = {**self.spec.env, "EXMAKE_JOBID": self.jobid, "EXMAKE_JOB": self.spec.name}
@@ -297,6 +313,7 @@ class LocalJobRun:
                          outputs, bool(self.spec.outputs), None if ok else stderr_tail(log))
         building, self.building = self.building, None
         try:
+            view_links.settle(building, self.jobdirs.path(self.jobid), self.spec.links)
             self.jobdirs.finish(self.jobid, building, post)
         except OSError as exc:  # no room even for post.json: nothing of the job may stay
             self.jobdirs.abandon(self.jobid, building)

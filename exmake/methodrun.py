@@ -100,11 +100,13 @@ def _is_ours(filename):
     return filename.startswith(EXMAKE_DIR) or filename.startswith("<frozen importlib")
 
 
-def _job_dirs(path):
-    """A dependency's JobDir; a fan-in's (`FAMILY@*`) list of them, in value order."""
-    if isinstance(path, list):
-        return [JobDir(p, os.path.basename(p)) for p in path]
-    return JobDir(path, os.path.basename(path))
+def _job_dirs(dep):
+    """A dependency's JobDir from (its path in the job's view, its job id); a
+    fan-in's (`FAMILY@*`) list of them, in value order."""
+    if isinstance(dep, list):
+        return [JobDir(path, jobid) for path, jobid in dep]
+    path, jobid = dep
+    return JobDir(path, jobid)
 
 
 def _import_script(path, search_dirs):

@@ -24,7 +24,7 @@ failed would run again, and its dependents would run after it.
 
 import os
 
-from exmake import graph
+from exmake import graph, view
 from exmake.errors import RecipeError, UsageError
 from exmake.fs.hashcache import signature
 from exmake.fs.jobdir import JOBID_RE, listing
@@ -93,7 +93,9 @@ class Rebuilder:
         deps = {local: {"jobid": o.jobid, "outputs": o.outputs}
                 for local, o in self.dep_outcomes_of(job, dep_outcomes).items()}
         key = job_key(step, inputs, {local: d["outputs"] for local, d in deps.items()})
-        return make_setup(job.name, key, step, inputs, deps, self.recipe.path)
+        commands = view.commands(job, self.recipe.root)
+        command = (commands if job.slices else commands[0]) if commands else None
+        return make_setup(job.name, key, step, inputs, deps, self.recipe.path, command)
 
     def changed_since_read(self, job):
         """None, or why the key computed for `job` no longer describes what it

@@ -99,6 +99,12 @@ def test_diamond_on_slurm_equals_a_local_build_and_a_rerun_submits_nothing(slurm
         ours = json.loads((cluster / f"work/{job}-1/post.json").read_text())["outputs"]
         theirs = json.loads((local / f"work/{job}-1/post.json").read_text())["outputs"]
         assert ours == theirs, job  # the same files with the same content hashes
+    command = lambda where, job: json.loads((where / f"work/{job}-1/setup.json").read_text())["command"]  # noqa: E731
+    assert command(cluster, "table") == command(local, "table")  # the stable view on the nodes too
+    assert command(cluster, "table").startswith("cat deps/letters/letters.0 > table.txt")
+    assert command(cluster, "letters")[1].endswith("< deps/verses/verses.txt | awk '{ n += length($0) } "
+                                                  "END { print n }' > letters.1")
+    assert os.readlink(cluster / "work/table-1/deps/letters") == "../../letters-1"
     again = run(cluster, "--backend", "slurm", "-v")
     assert "submit" not in again.stdout and "exmake: 0 slurm status queries" in again.stdout
     assert again.stdout.count("  reused  ") == 4

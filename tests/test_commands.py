@@ -117,3 +117,117 @@ def test_output_lines_and_summary(project):
     again = project.run(expect=0).out.splitlines()
     assert "  reused  upper-1" in again and again[-1].startswith("exmake: 3 jobs: 3 reused")
     assert os.path.isdir(project.root / "work/.exmake/lmdb")
+
+
+PROVENANCE = """\
+jobs:
+  words:
+    run: "tr ' ' '\\\\n' < {inputs.text} > words.txt"
+    inputs: {text: data/book.txt}
+  count:
+    run: "sort {deps.words}/words.txt | uniq -c > counts.txt"
+    deps: {words: words}
+    env: {LC_ALL: C}
+    publish: {counts.txt: counts.txt}
+  parts:
+    run: "wc -c {inputs.text} > part.{sliceno}"
+    inputs: {text: data/book.txt}
+    slices: 2
+  script:
+    method: methods/total.py
+    deps: {count: count}
+    options: {scale: 2}
+"""
+
+
+def provenance_project(project):
+    project.recipe(PROVENANCE)
+    project.write("data/book.txt", "the cat the hat\n")
+    project.write("methods/total.py", """\
+        options = {"scale": 1}
+        def synthesis(deps, options):
+            return options["scale"] * len(deps.count.open("counts.txt").readlines())
+        """)
+    return project
+
+
+def test_dry_run_prints_the_exact_command_of_each_stale_job(project):
+    provenance_project(project)
+    lines = project.run("-n", expect=0).out.splitlines()
+    at = {line.split()[1]: n for n, line in enumerate(lines) if line.startswith("  stale")}
+    assert lines[at["words"] + 1].strip() == "tr ' ' '\\n' < inputs/text/book.txt > words.txt"
+    assert lines[at["count"] + 1].strip() == "sort deps/words/words.txt | uniq -c > counts.txt"
+    assert [line.strip() for line in lines[at["parts"] + 1:at["parts"] + 3]] == \
+        ["slice 0: wc -c inputs/text/book.txt > part.0", "slice 1: wc -c inputs/text/book.txt > part.1"]
+    assert lines[at["script"] + 1].strip() == "job script methods/total.py"
+    assert project.run("-n", "-q", expect=0).out.split() == ["words", "count", "parts", "script"]
+    jobs = json.loads(project.run("-n", "--json", expect=0).out)["jobs"]
+    assert jobs["count"]["command"] == "sort deps/words/words.txt | uniq -c > counts.txt"
+    assert len(jobs["parts"]["command"]) == 2 and "command" not in jobs["script"]
+    project.run("words", expect=0)
+    dry = project.run("-n", expect=0).out
+    assert "fresh   words-1" in dry and "< inputs/text/book.txt" not in dry  # fresh: no command
+    assert project.run("-n", "-q", expect=0).out.split() == ["count", "parts", "script"]
+    setup = json.loads(project.read("work/words-1/setup.json"))
+    assert setup["command"] == "tr ' ' '\\n' < inputs/text/book.txt > words.txt"
+    assert setup["step"]["run"] == "tr ' ' '\\n' < {inputs.text} > words.txt"
+
+
+def test_show_a_result_file_goes_back_to_everything_that_made_it(project):
+    provenance_project(project)
+    project.run("-m", "first", expect=0)
+    out = project.run("show", "results/counts.txt", expect=0).out
+    digest = json.loads(project.read("work/count-1/post.json"))["outputs"][0][1]
+    assert f"hash     {digest}  as recorded" in out
+    for line in ("job      count-1", "command  sort deps/words/words.txt | uniq -c > counts.txt",
+                 "template sort {deps.words}/words.txt | uniq -c > counts.txt", "env      LC_ALL=C",
+                 "dep      words: words-1"):
+        assert line in out, out
+    assert "made by  build default/" in out and "Exmakefile  'first'" in out
+    tree = project.run("show", "--tree", "work/script-1/deps/count/counts.txt", expect=0).out
+    assert "job      count-1" in tree and "dep      words: words-1" in tree
+    script = project.run("show", "--tree", "script", expect=0).out
+    assert "script   methods/total.py" in script and "code     job script methods/total.py  b3:" in script
+    assert "dep      count: count-1\ndep        words: words-1" in script  # recursively, indented
+    assert "option   scale = 2" in script
+    doc = json.loads(project.run("show", "--json", "--tree", "results/counts.txt", expect=0).out)
+    assert doc["jobid"] == "count-1" and doc["file"]["digest"] == doc["file"]["recorded"] == digest
+    assert doc["tree"] == {"words": {"jobid": "words-1", "deps": {}}}
+    assert doc["log"]["caption"] == "first" and doc["setup"]["inputs"] == {}
+    (project.root / "work/count-1/counts.txt").write_text("tampered\n")
+    assert "CHANGED since the job made it" in project.run("show", "results/counts.txt", expect=0).out
+    outside = project.run("show", "data/book.txt", expect=2)
+    assert "not in a job directory" in outside.err
+
+
+def test_verify_reruns_in_scratch_and_names_each_differing_file(project):
+    project.recipe("""\
+        jobs:
+          steady:
+            run: "echo same > a.txt; echo $SOURCE_DATE_EPOCH > epoch.txt"
+            publish: {a.txt: a.txt}
+          noisy:
+            run: "echo same > a.txt; cat /proc/sys/kernel/random/uuid > b.txt"
+        """)
+    project.run(expect=0)
+    good = project.run("verify", "results/a.txt", expect=0).out
+    assert "same     steady-1  (3 outputs identical, ran again as steady-2" in good
+    assert project.job_dirs() == ["noisy-1", "steady-1"]  # nothing a build sees
+    assert not list((project.root / "work/.exmake/verify").iterdir())
+    bad = project.run("verify", expect=1)
+    assert "DIFFERS  noisy-1" in bad.out and "  differs  b.txt  (b3:" in bad.out
+    assert "differs  a.txt" not in bad.out and "same     steady-1" in bad.out
+    assert "not reproducible: noisy-1" in bad.err
+    doc = json.loads(project.run("verify", "--json", "noisy", expect=1).out)
+    [difference] = doc["jobs"]["noisy-1"]["differences"]
+    assert difference["path"] == "b.txt" and difference["recorded"] != difference["now"]
+    assert (project.root / doc["jobs"]["noisy-1"]["scratch"] / "noisy-2/b.txt").exists()
+    assert "2 reused" in project.run(expect=0).out
+
+
+def test_verify_refuses_a_job_the_recipe_no_longer_makes(project):
+    project.recipe('jobs:\n  a:\n    run: "echo 1 > a.txt"\n')
+    project.run(expect=0)
+    project.recipe('jobs:\n  a:\n    run: "echo 2 > a.txt"\n')
+    result = project.run("verify", "a-1", expect=2)
+    assert "a-1 is not what the recipe makes now (command changed)" in result.err

@@ -27,5 +27,8 @@ def print_json(obj):
 
 
 def outcome_json(outcome):
-    return {"state": outcome.state, "jobid": outcome.jobid, "path": outcome.path,
-            "reasons": outcome.reasons}
+    document = {"state": outcome.state, "jobid": outcome.jobid, "path": outcome.path,
+                "reasons": outcome.reasons}
+    if "command" in outcome.detail:  # a dry run's job that would run
+        document["command"] = outcome.detail["command"]
+    return document

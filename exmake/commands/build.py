@@ -114,26 +114,56 @@ def prune_results(ws, write):
 
 def _dry_run(args, ws, targets, reporter, started):
     """-n: the rebuilder's survey, printed; runs and writes nothing. A job whose
-    last attempt with this key failed shows as failed (it would run again)."""
+    last attempt with this key failed shows as failed (it would run again).
+    Each job that would run is followed by the exact command it would run
+    (its stable view makes that knowable before its dependencies run);
+    a family's fresh jobs share a line. -q: only the names of the jobs that
+    would run, one a line."""
     from exmake.rebuilder import survey
     from exmake.report import family_of, grouped_lines, job_line
     outcomes = survey(ws, targets, force=args.always_make)
-    if reporter.enabled and not args.quiet:  # a family's jobs that agree share a line
+    would_run = lambda name: outcomes[name].state != "fresh"  # noqa: E731
+    for name in filter(would_run, outcomes):  # for --json ("command": one, or one per slice)
+        commands = _commands(ws, name)
+        if commands:
+            outcomes[name].detail["command"] = commands if ws.recipe.jobs[name].slices else commands[0]
+    if reporter.enabled and args.quiet:
+        for name in filter(would_run, outcomes):
+            print(name)
+        return 0
+    if reporter.enabled:
 
         def line_for(label, names):
             first = outcomes[names[0]]
             if len(names) == 1:
-                return job_line(label, first, args.verbose, reporter.colour)
-            group = Outcome(first.state, reasons=[] if first.state == "fresh" else first.reasons)
-            return job_line(f"{label} ({len(names):,} jobs)", group, args.verbose, reporter.colour)
-        agreement = lambda name: (outcomes[name].state, tuple(outcomes[name].reasons)  # noqa: E731
-                                  if outcomes[name].state != "fresh" else ())
+                line = job_line(label, first, args.verbose, reporter.colour)
+                return "\n".join([line, *_command_lines(ws, names[0])]) if would_run(names[0]) else line
+            return job_line(f"{label} ({len(names):,} jobs)", Outcome(first.state), args.verbose, reporter.colour)
+        # Fresh jobs of a family share a line; each job that would run has its own, for its command.
+        agreement = lambda name: name if would_run(name) else "fresh"  # noqa: E731
         for line in grouped_lines(list(outcomes), family_of, agreement, line_for):
             reporter.write(line)
         from exmake.commands.status import empty_families
         for family in empty_families(ws.recipe, args.targets):
             reporter.write(f"  empty   {family}@{{}}            (no values: the family has no jobs)")
     return _report(args, reporter, outcomes, started, "SUCCESS")
+
+
+def _command_lines(ws, name):
+    """What job `name` would run, indented under its line: its command (one per
+    slice), or the job script it would run."""
+    job = ws.recipe.jobs[name]
+    if job.method:
+        return [f"          job script {ws.recipe.relpath(job.method.path)}"]
+    commands = _commands(ws, name)
+    if len(commands) == 1:
+        return [f"          {commands[0]}"]
+    return [f"          slice {n}: {command}" for n, command in enumerate(commands)]
+
+
+def _commands(ws, name):
+    from exmake import view
+    return view.commands(ws.recipe.jobs[name], ws.recipe.root)
 
 
 def _backend(args, recipe):

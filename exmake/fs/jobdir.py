@@ -45,8 +45,11 @@ JOBID_RE = re.compile(rf"^({JOB_NAME_PATTERN})-(\d+)$")
 class JobDirs:
     """The job directories of one workdir."""
 
-    def __init__(self, workdir, get_store=lambda: None):
+    def __init__(self, workdir, get_store=lambda: None, numbers_after=None):
         self.workdir = workdir
+        # {name: N}: number that name's jobs from N + 1 on (a re-run of job N
+        # in a scratch directory then runs under another number, as it would here).
+        self.numbers_after = dict(numbers_after or {})
         self.get_store = get_store
         self.meta = os.path.join(workdir, ".exmake")
         self.building = os.path.join(self.meta, "building")
@@ -93,7 +96,7 @@ class JobDirs:
                 if match:
                     n = int(match.group(2))
                     self._listed[match.group(1)] = max(self._listed.get(match.group(1), 0), n)
-        return self._listed.get(name, 0)
+        return max(self._listed.get(name, 0), self.numbers_after.get(name, 0))
 
     def finish(self, jobid, building, post):
         """Write post.json last and move the building directory into place."""

@@ -5,7 +5,11 @@ setup.json (format 1), written before the job starts:
      "step": the canonical step (see exmake.keys),
      "inputs": {local: [[path relative to the recipe, digest], ...]},
      "deps": {local: {"jobid", "outputs": [[path, digest], ...]}},
-     "recipe": absolute recipe path}
+     "recipe": absolute recipe path,
+     "command": a shell job's command as it runs, placeholders expanded to
+                the job's stable view (exmake.view): a string, or a list of
+                one per slice; absent for a job script, and in records
+                written before it was added (readers must not need it)}
 
 post.json (format 1), written last:
     {"format": 1, "jobid", "result": "SUCCESS" | "FAILURE",
@@ -34,10 +38,13 @@ def utc_now():
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-def make_setup(name, key, step, inputs, deps, recipe_path):
+def make_setup(name, key, step, inputs, deps, recipe_path, command=None):
     """The setup record of a would-be job (jobid and created are added when it starts)."""
-    return {"format": FORMAT, "name": name, "key": key, "step": step, "inputs": inputs,
-            "deps": deps, "recipe": recipe_path}
+    setup = {"format": FORMAT, "name": name, "key": key, "step": step, "inputs": inputs,
+             "deps": deps, "recipe": recipe_path}
+    if command is not None:
+        setup["command"] = command
+    return setup
 
 
 def make_post(jobid, ok, exit_code, signal_name, reason, record, start, duration, timings, outputs,

@@ -1,0 +1,104 @@
+"""Verifying a finished job: run it again in a scratch directory and compare.
+
+`verify_job` re-runs one finished SUCCESS job exactly as a build would (the
+same JobSpec, the same stable view of the same dependency directories),
+but in `<workdir>/.exmake/verify/<jobid>-<pid>/`, under another job number
+and touching nothing a build reads: no index row, no `-LATEST`, no result
+link. It then compares the new outputs with the hashes the job recorded and
+names each file that differs, is missing or is new: a nondeterministic job
+is found before anyone relies on it (as Nix's `--check` does).
+
+A job is verified against what made it: when the recipe, an input or its
+job script has changed since (its key would differ), it is not re-run; the
+reasons say what changed.
+"""
+
+import os
+import shutil
+
+from exmake.errors import UsageError
+from exmake.fs.jobdir import JOBID_RE, JobDirs
+from exmake.jobrun import LocalJobRun, job_spec
+from exmake.outcome import Outcome
+from exmake.rebuild import explain
+from exmake.rebuilder import Rebuilder
+from exmake.schedule import Scheduler
+from exmake.signals import SignalGuard
+
+
+class Verification:
+    """What verifying one job found.
+
+    jobid        the job verified
+    outcome      the re-run's Outcome (built, or failed with a reason)
+    differences  [(path, recorded digest or None, new digest or None)]
+    same         how many outputs were identical
+    scratch      the scratch directory, kept when anything differs or the run
+                 failed, else None (removed)
+    """
+
+    def __init__(self, jobid, outcome, differences, same, scratch):
+        self.jobid, self.outcome, self.differences, self.same, self.scratch = \
+            jobid, outcome, differences, same, scratch
+
+    @property
+    def reproducible(self):
+        return self.outcome.state == "built" and not self.differences
+
+
+def verify_job(ws, jobid, reporter):
+    """Run finished job `jobid` again in a scratch directory; a Verification."""
+    setup, post = ws.jobdirs.read_setup(jobid), ws.jobdirs.read_post(jobid)
+    if not setup or not post or post["result"] != "SUCCESS":
+        raise UsageError(f"{jobid} did not succeed: only a finished job can be verified")
+    job = ws.recipe.jobs.get(setup["name"])
+    if job is None:
+        raise UsageError(f"{jobid}: job {setup['name']!r} is no longer in {ws.recipe.path}")
+    rebuilder = Rebuilder(ws)
+    deps, dep_outcomes = setup["deps"], {}
+    for local, dep in deps.items():
+        outcome = Outcome("reused", dep["jobid"], ws.jobdirs.path(dep["jobid"]), outputs=dep["outputs"])
+        if local in job.external:
+            rebuilder.external[job.name, local] = outcome
+        elif local in job.deps:
+            dep_outcomes[job.deps[local]] = outcome
+    missing = [local for local in [*job.deps, *job.external] if local not in deps]
+    now = None if missing else rebuilder.setup_for(job, dep_outcomes)
+    if now is None or now["key"] != setup["key"]:
+        why = explain(setup, now) if now else [f"dependency {m} is new" for m in missing]
+        raise UsageError(f"{jobid} is not what the recipe makes now ({'; '.join(why)}): "
+                         f"verify checks a job against what made it; build and verify the new one")
+    scratch = os.path.join(ws.jobdirs.meta, "verify", f"{jobid}-{os.getpid()}")
+    shutil.rmtree(scratch, ignore_errors=True)
+    os.makedirs(scratch)
+    number = int(JOBID_RE.match(jobid).group(2))
+    scratch_dirs = JobDirs(scratch, numbers_after={job.name: number})
+    outcome = _run(ws, job, now, scratch_dirs, rebuilder.dep_outcomes_of(job, dep_outcomes), reporter)
+    differences, same = compare(post["outputs"], outcome.outputs or [])
+    keep = outcome.state != "built" or differences
+    if not keep:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return Verification(jobid, outcome, differences, same, scratch if keep else None)
+
+
+def _run(ws, job, setup, scratch_dirs, dep_outcomes, reporter):
+    """Run `job` once, into `scratch_dirs`, as a build would; its Outcome."""
+    dep_paths = {local: o.path for local, o in dep_outcomes.items()}
+    spec = job_spec(job, dict(setup), ws.recipe.root, dep_paths)
+    guard = SignalGuard()
+
+    def begin(name, _):
+        run = LocalJobRun(spec, scratch_dirs, lambda *_: None, None, guard, reporter, ["verify"])
+        run.start()  # its own lock directory: nothing else holds the key there
+        return run
+    with guard:
+        outcomes = Scheduler([job.name], {job.name: []}, 1, False).run(begin, lambda *_: None)
+    return outcomes[job.name]
+
+
+def compare(recorded, now):
+    """([(path, recorded digest, new digest)] that differ, how many are the same)."""
+    old, new = dict(map(tuple, recorded)), dict(map(tuple, now))
+    differences = [(path, old.get(path), new.get(path)) for path in sorted(old.keys() | new.keys())
+                   if old.get(path) != new.get(path)]
+    return differences, sum(1 for path, digest in old.items() if new.get(path) == digest)
