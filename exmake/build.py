@@ -21,6 +21,7 @@ from exmake.jobrun import LocalJobRun, job_spec
 from exmake.ledger import Ledger
 from exmake.rebuilder import Rebuilder
 from exmake.outcome import Outcome
+from exmake.process import resolve
 from exmake.schedule import Scheduler
 from exmake.report import status_tree
 from exmake.signals import SignalGuard
@@ -55,6 +56,7 @@ class Build:
     def run(self, targets):
         """Build `targets` (job names); returns {name: Outcome} in build order."""
         self.targets = list(targets)
+        resolve.cache_clear()  # a tool installed since the last build (watch mode) is found
         order = graph.build_order(self.recipe, targets)
         deps = {name: list(self.recipe.jobs[name].deps.values()) for name in order}
         scheduler = self.scheduler = Scheduler(order, deps, self.options.jobs, self.options.keep_going)

@@ -28,8 +28,10 @@ below is one a defect once broke:
 A leaf module: it imports nothing from exmake, so slicer/ may use it.
 """
 
+import functools
 import gc
 import os
+import shutil
 import resource
 import selectors
 import signal
@@ -71,7 +73,8 @@ class Process:
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
             try:
                 popen = subprocess.Popen(
-                    argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                    argv, executable=resolve(argv[0], env.get("PATH", os.defpath)),
+                    cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                     start_new_session=True, close_fds=True, pass_fds=pass_fds,
                     preexec_fn=_address_space_limit(mem_mib) if mem_mib else None)
             except OSError as exc:  # command not found, not executable
@@ -250,3 +253,15 @@ def _address_space_limit(mem_mib):
     def apply():
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     return apply
+
+
+@functools.lru_cache(maxsize=256)
+def resolve(name, search_path):
+    """The file `name` executes as, searched once per build (Build.run clears
+    the cache: watch mode lives for hours) on `search_path` (a
+    job's PATH): execvp would try each PATH directory again for every job
+    (a dozen failed execve a job on a usual PATH). None for a name with a
+    slash, or one not found (then Popen searches, and says what is wrong)."""
+    if os.sep in name:
+        return None
+    return shutil.which(name, path=search_path)
