@@ -32,7 +32,11 @@ def command_argv(template, values):
     """argv for a command: direct exec when it has no shell syntax, else bash."""
     words = [w for w in SHELL_BLANKS_RE.split(template) if w]
     bare = PLACEHOLDER_RE.sub("", template)  # placeholders are ours, not shell syntax
-    if words and words[0] not in SHELL_WORDS and not SHELL_SYNTAX_RE.search(bare):
+    # A placeholder of several values inside a longer word (`--in={inputs.g}`)
+    # means what a shell would make of it, which is what `-n` prints: bash.
+    split_inside = any(isinstance(values[m.group(0)], list) and not PLACEHOLDER_RE.fullmatch(word)
+                       for word in words for m in PLACEHOLDER_RE.finditer(word))
+    if words and words[0] not in SHELL_WORDS and not SHELL_SYNTAX_RE.search(bare) and not split_inside:
         argv = []
         for word in words:
             if PLACEHOLDER_RE.fullmatch(word) and isinstance(values[word], list):

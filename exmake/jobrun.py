@@ -48,9 +48,9 @@ STDERR_TAIL_LINES = 20
 STDERR_TAIL_BYTES = 16384
 # exmake's own files, and logs, are not outputs; stdout.txt of a shell job is
 # (a command's product is often what it prints), a job script's is not.
-# Nor is the job's stable view, the links under deps/ and inputs/ (exmake.view).
-NEVER_OUTPUTS_RE = re.compile(r"^(setup\.json|post\.json|stderr(\.\d+)?\.txt|\.lock|\.runner\.json.*|\.progress.*"
-                              r"|(deps|inputs)/.*)$")
+# Nor is the job's stable view: the links exmake made under deps/ and inputs/
+# (exmake.view), excluded by name (JobSpec.links), not by directory.
+NEVER_OUTPUTS_RE = re.compile(r"^(setup\.json|post\.json|stderr(\.\d+)?\.txt|\.lock|\.runner\.json.*|\.progress.*)$")
 # Fixed for every job unless its recipe `env:` sets them (a user's shell may
 # not: what is not in the key must not change the result). 315532800 is
 # 1980-01-01, the earliest time a zip file can hold, as Nix uses.
@@ -304,6 +304,10 @@ class LocalJobRun:
                 outputs = self._output_digests()
             except (_BadOutput, OSError) as exc:
                 reason = str(exc) if isinstance(exc, _BadOutput) else f"cannot read an output: {exc}"
+        try:  # after the outputs were read through the view, before anything is recorded
+            view_links.settle(self.building, self.jobdirs.path(self.jobid), self.spec.links)
+        except OSError as exc:  # the job removed or replaced its own deps/ or inputs/
+            reason = reason or f"the job changed its deps/ or inputs/ links ({exc.strerror}: {exc.filename})"
         ok = reason is None
         log = self._log_path(record, failed)
         timings = (record or {}).get("timings", {})
@@ -313,7 +317,6 @@ class LocalJobRun:
                          outputs, bool(self.spec.outputs), None if ok else stderr_tail(log))
         building, self.building = self.building, None
         try:
-            view_links.settle(building, self.jobdirs.path(self.jobid), self.spec.links)
             self.jobdirs.finish(self.jobid, building, post)
         except OSError as exc:  # no room even for post.json: nothing of the job may stay
             self.jobdirs.abandon(self.jobid, building)
@@ -358,13 +361,14 @@ class LocalJobRun:
             paths = self.spec.outputs
         else:
             paths = [p for p in _walk_relative(self.building) if not NEVER_OUTPUTS_RE.match(p)
+                     and p not in self.spec.links  # the view exmake made; a job's own deps/x is an output
                      and not (self.spec.script_logs and SCRIPT_LOGS_RE.match(p))]
         digests = []
         for rel in sorted(paths):
             path = os.path.join(self.building, rel)
             mode = os.lstat(path).st_mode
             if stat.S_ISLNK(mode):
-                digests.append([rel, "link:" + os.readlink(path)])
+                digests.append([rel, _link_digest(path)])
             elif stat.S_ISREG(mode):
                 digests.append([rel, hash_file(path, fsync=True)])
             else:
@@ -375,6 +379,21 @@ class LocalJobRun:
         if self.dir_lock:
             self.dir_lock.release()
         self.key_lock.release()
+
+
+def _link_digest(path):
+    """A symlink output's digest: its text, and the content it leads to when that
+    is a file. Through the stable view a link's text no longer names a job
+    number (`deps/a/a.txt`), so the text alone would stay the same while the
+    file behind it changes, and dependents would be wrongly reused."""
+    text = os.readlink(path)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "link:" + text  # dangling: its text is all there is
+    if stat.S_ISREG(st.st_mode):
+        return f"link:{text}:{hash_file(path)}"
+    return f"link:{text}:{os.path.realpath(path)}"  # a directory: where it really is
 
 
 class _BadOutput(Exception):

@@ -5,6 +5,7 @@ even through a tool that records its command line (issue 12)."""
 import json
 import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -191,3 +192,47 @@ def test_the_links_work_with_the_workdir_a_symlink_elsewhere(project, tmp_path):
     assert project.read("work/b-1/b.txt") == "t\nt\n"
     assert os.readlink(scratch / "b-1/deps/a") == "../../a-1"
     assert (scratch / "b-1/inputs/text/t.txt").read_text() == "t\n"
+
+
+# -- found by reviewing the stable view ------------------------------------------------------
+
+def test_a_symlink_output_through_the_view_changes_with_what_it_leads_to(project):
+    """A link's text through deps/ names no job number, so the text alone stayed the
+    same while the file behind it changed, and the dependent was wrongly reused."""
+    project.recipe('jobs:\n  a:\n    run: "cat {inputs.x} > a.txt"\n    inputs: {x: data/in.txt}\n'
+                   '  b:\n    run: "ln -s {deps.a}/a.txt link.txt"\n    deps: {a: a}\n'
+                   '  c:\n    run: "cat {deps.b}/link.txt > c.txt"\n    deps: {b: b}\n    publish: {c.txt: c.txt}\n')
+    project.write("data/in.txt", "one\n")
+    project.run(expect=0)
+    project.write("data/in.txt", "two\n")
+    project.run(expect=0)
+    assert project.read("results/c.txt") == "two\n"
+
+
+def test_a_job_of_its_own_deps_directory_keeps_its_files_as_outputs(project):
+    project.recipe('jobs:\n  own:\n    run: "mkdir -p deps && echo mine > deps/table.txt"\n')
+    project.run(expect=0)
+    outputs = dict(json.loads(project.read("work/own-1/post.json"))["outputs"])
+    assert "deps/table.txt" in outputs
+
+
+def test_a_job_that_removes_its_view_fails_and_is_kept_for_a_look(project):
+    project.recipe('jobs:\n  a: {run: "echo a > a.txt"}\n'
+                   '  b:\n    run: "cat {deps.a}/a.txt > b.txt && rm -r deps"\n    deps: {a: a}\n')
+    result = project.run("-k", expect=1)
+    post = json.loads(project.read("work/b-1/post.json"))
+    assert post["result"] == "FAILURE" and "changed its deps/ or inputs/ links" in post["reason"], result
+
+
+def test_dry_run_prints_what_then_runs_for_a_glob_inside_a_word(project):
+    project.recipe('jobs:\n  g:\n    run: "python3 {inputs.tool} --in={inputs.g}"\n'
+                   '    inputs: {tool: argv.py, g: "parts/*.txt"}\n')
+    project.write("argv.py", "import json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+    project.write("parts/a.txt", "a\n")
+    project.write("parts/b.txt", "b\n")
+    printed = [line.strip() for line in project.run("-n", expect=0).out.splitlines() if "argv.py" in line][0]
+    project.run(expect=0)
+    ran = json.loads(project.read("work/g-1/stdout.txt"))
+    shown = subprocess.run(["bash", "-c", printed.replace("python3 inputs/tool/argv.py", "printf '%s\\n'")],
+                           capture_output=True, text=True).stdout.split()
+    assert ran == shown == ["--in=inputs/g/a.txt", "inputs/g/b.txt"], (printed, ran, shown)
