@@ -27,5 +27,8 @@ def print_json(obj):
 
 
 def outcome_json(outcome):
-    return {"state": outcome.state, "jobid": outcome.jobid, "path": outcome.path,
-            "reasons": outcome.reasons}
+    document = {"state": outcome.state, "jobid": outcome.jobid, "path": outcome.path,
+                "reasons": outcome.reasons}
+    if outcome.detail.get("usage"):  # a job that ran: what it used (post.json's "usage")
+        document["usage"] = outcome.detail["usage"]
+    return document
