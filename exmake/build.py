@@ -15,7 +15,7 @@ import time
 
 from exmake import graph
 from exmake.errors import Interrupted
-from exmake.defaults import key_context
+from exmake.defaults import cpu_count, key_context, physical_mem_mib
 from exmake.fs.stamp import make_stamp, stamp_id
 from exmake.jobrun import LocalJobRun, job_spec
 from exmake.ledger import Ledger
@@ -24,14 +24,19 @@ from exmake.outcome import Outcome
 from exmake.process import resolve
 from exmake.schedule import Scheduler
 from exmake.report import status_tree
+from exmake.resources import format_mem, requested_cores
 from exmake.signals import SignalGuard
 
 PROGRESS_TICK_S = 0.2   # how often a progress bar is redrawn while jobs run
 
 
 class BuildOptions:
-    def __init__(self, jobs=None, keep_going=False, force=False, only=None):
-        self.jobs = jobs or os.cpu_count() or 1
+    """`jobs`: the cores jobs may hold at once (-j); `mem_mib`: the memory jobs
+    with `mem:` may hold at once (--mem)."""
+
+    def __init__(self, jobs=None, keep_going=False, force=False, only=None, mem_mib=None):
+        self.jobs = jobs or cpu_count()
+        self.mem_mib = mem_mib or physical_mem_mib()
         self.keep_going = keep_going
         self.force = force
         # `only`: run this one job; its dependencies must already be fresh
@@ -59,11 +64,17 @@ class Build:
         resolve.cache_clear()  # a tool installed since the last build (watch mode) is found
         order = graph.build_order(self.recipe, targets)
         deps = {name: list(self.recipe.jobs[name].deps.values()) for name in order}
-        scheduler = self.scheduler = Scheduler(order, deps, self.options.jobs, self.options.keep_going)
+        self.needs = {name: self.need(self.recipe.jobs[name]) for name in order}
+        scheduler = self.scheduler = Scheduler(order, deps, self.options.jobs, self.options.keep_going,
+                                               needs=self.needs.__getitem__,
+                                               capacity={"cores": self.options.jobs, "mem": self.options.mem_mib})
         started = time.monotonic()
         self.external = self.rebuilder.resolve_external(order)
         self.ws.enter_build()
         self.reporter.start(len(order))
+        for name in order:
+            for note in self.capped(self.recipe.jobs[name]):
+                self.reporter.write(f"  note    {name:<20} {note}")
         scheduler.checkpoint = self.guard.checkpoint
         if self.hooks:
             scheduler.wake_fd, scheduler.on_wake = self.hooks
@@ -103,6 +114,25 @@ class Build:
                 previous[sig] = signal.signal(sig, show)
         return previous
 
+    # -- resources ---------------------------------------------------------
+
+    def need(self, job):
+        """{"cores", "mem"} a job holds while it runs: what it asks for, at most
+        what -j and --mem give (more would never start: it runs alone instead)."""
+        return {"cores": min(requested_cores(job.resources, job.slices), self.options.jobs),
+                "mem": min(job.resources.get("mem", 0), self.options.mem_mib)}
+
+    def capped(self, job):
+        """Notes for a job that asks for more than the build has."""
+        cores = requested_cores(job.resources, job.slices)
+        if cores > self.options.jobs:
+            yield (f"needs {cores} cores, -j gives {self.options.jobs}: it runs alone, "
+                   f"on {self.options.jobs}")
+        mem = job.resources.get("mem", 0)
+        if mem > self.options.mem_mib:
+            yield (f"mem: {format_mem(mem)} is more than --mem {format_mem(self.options.mem_mib)}: "
+                   f"it runs with all of it held")
+
     # -- one job -----------------------------------------------------------
 
     def dep_outcomes_of(self, job, dep_outcomes):
@@ -123,8 +153,9 @@ class Build:
                                               f"{self.options.only}"] + verdict.reasons,
                            detail={"reason": f"dependency {name} has no finished job"})
         setup = verdict.setup
+        cores = self.needs[name]["cores"]
         spec = job_spec(job, setup, self.recipe.root, self.dep_paths(job, dep_outcomes),
-                        verify=lambda: self.rebuilder.changed_since_read(job))
+                        verify=lambda: self.rebuilder.changed_since_read(job), cores=cores)
         # A build on this workdir may have just made it (unless -B: run it anyway).
         recheck = None if forced else (lambda: self.reuse_if_traced(job, setup))
         run = LocalJobRun(spec, self.ws.jobdirs, self.record, recheck, self.guard, self.reporter,

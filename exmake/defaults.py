@@ -1,4 +1,5 @@
-"""What the machine and the environment contribute to job keys.
+"""What the machine and the environment contribute: to job keys, and the
+local build's default cores and memory.
 
 A recipe without `slices:` slices its job scripts by the CPUs here, and the
 slice count is part of a job's key. The build and the no-op fast path (which
@@ -20,3 +21,19 @@ def default_slices():
 def key_context():
     """Everything outside the recipe and its files that can change a job's key."""
     return {"default_slices": default_slices()}
+
+
+def cpu_count():
+    """The CPUs this process may run on (a cpuset or taskset narrows them): `-j`'s default."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def physical_mem_mib():
+    """The machine's physical memory in MiB: `--mem`'s default."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // (1024 * 1024)
+    except (ValueError, OSError):
+        return 1 << 20

@@ -23,6 +23,13 @@ managed by exmake.process. The first process to fail stops the others: a job
 fails as a whole and at once. A job stopped at its time limit fails with
 the limit as its reason, whatever its processes' exit status: its output is
 partial and must never be reused.
+
+What the job used is watched while it runs (exmake.usage: its processes'
+resident memory summed every SAMPLE_INTERVAL_S, in its memory cgroup where
+it has one) and recorded in post.json's "usage" when it ends: peak resident
+memory, user and system CPU seconds (wait4's, for each process tree), wall
+time, and per slice for sliced jobs. A job over its `mem:` is SIGKILLed at
+once and fails with "memory limit 300M exceeded (peak 912M)".
 """
 
 import os
@@ -41,6 +48,8 @@ from exmake.fs.locks import KeyLock
 from exmake.methodrun import read_record, run_method
 from exmake.process import Process, describe_exit, stop_all
 from exmake.outcome import Outcome
+from exmake.resources import format_bytes, format_mem, thread_env
+from exmake.usage import SAMPLE_INTERVAL_S, JobUsage, usage_record
 
 LOCK_POLL_S = 0.05        # how often to retry a key another build holds
 LOCK_NOTICE_S = 2.0       # after this long waiting for a key, say so (once)
@@ -77,7 +86,9 @@ class JobSpec:
                a forked child; else None
     env        {name: value} for the job's processes only
     time_s     wall-clock limit in seconds, or None
-    mem_mib    address-space limit in MiB, or None
+    mem_mib    the limit on the memory the job uses (resident, its processes
+               together), in MiB, or None
+    cores      the cores the job holds (its thread variables say so)
     outputs    declared outputs (empty: every file the job leaves is one)
     publish    files that must exist to be published
     script_logs  True when stdout*.txt are logs, not outputs (job scripts)
@@ -89,42 +100,48 @@ class JobSpec:
     A plain class, as Outcome is (no dataclass import on the no-op path).
     """
 
-    __slots__ = ("name", "setup", "commands", "runner", "env", "time_s", "mem_mib",
+    __slots__ = ("name", "setup", "commands", "runner", "env", "time_s", "mem_mib", "cores",
                  "outputs", "publish", "script_logs", "slices", "verify", "links")
 
     def __init__(self, name, setup, commands=(), runner=None, env=None, time_s=None, mem_mib=None,
-                 outputs=(), publish=(), script_logs=False, slices=None, verify=None, links=None):
+                 outputs=(), publish=(), script_logs=False, slices=None, verify=None, links=None, cores=1):
         self.name, self.setup = name, setup
         self.commands, self.runner = list(commands), runner
         self.env = dict(env or {})
-        self.time_s, self.mem_mib = time_s, mem_mib
+        self.time_s, self.mem_mib, self.cores = time_s, mem_mib, cores
         self.outputs, self.publish = list(outputs), list(publish)
         self.script_logs, self.slices = script_logs, slices
         self.verify = verify
         self.links = dict(links or {})
 
 
-def job_spec(job, setup, root, dep_paths, verify=None):
+def job_spec(job, setup, root, dep_paths, verify=None, cores=1):
     """The JobSpec of a recipe job in the recipe directory `root`; `dep_paths`
     maps each dependency's local name to its job directory (a fan-in's
     instances one by one, `x@A`). The job reads them through its stable view
-    (exmake.view): its command and a job script see only relative names."""
-    common = dict(env={**DETERMINISM_ENV, **job.env}, time_s=job.resources.get("time"),
+    (exmake.view): its command and a job script see only relative names.
+    `cores` is what the build gave it; the recipe's `env:` wins over the
+    thread variables it sets, and over the fixed determinism defaults."""
+    common = dict(env={**DETERMINISM_ENV, **thread_env(cores), **job.env}, time_s=job.resources.get("time"),
                   mem_mib=job.resources.get("mem"), outputs=job.outputs, publish=job.publish.values(),
-                  slices=job.slices, verify=verify, links=view.links(job, root, dep_paths))
+                  slices=job.slices, verify=verify, links=view.links(job, root, dep_paths), cores=cores)
     if job.method:
         method = job.method
         inputs, deps = view.script_inputs(job, root), view.script_deps(job, dep_paths)
-        options, slices, mem_mib = job.options, job.slices, job.resources.get("mem")
+        options, slices = job.options, job.slices
 
         def runner(building, jobid):
             return run_method(method.path, method.search_dirs, building, jobid, options, inputs,
-                              deps, slices, mem_mib, method.module_name)
+                              deps, slices, method.module_name)
         return JobSpec(job.name, setup, runner=runner, script_logs=True, **common)
-    values = view.placeholder_values(job, root)
+    values = view.placeholder_values(job, root, cores)
     if job.slices:
+        # Each slice is a process of its own: its threads get its share of the
+        # job's cores (all of them each would start slices x cores threads).
+        share = {k: v for k, v in thread_env(max(1, cores // job.slices)).items()
+                 if k != "EXMAKE_CORES" and k not in job.env}
         commands = [Command(command_argv(job.run, {**values, "{sliceno}": n, "{slices}": job.slices}),
-                            {"EXMAKE_SLICENO": str(n), "EXMAKE_SLICES": str(job.slices)},
+                            {"EXMAKE_SLICENO": str(n), "EXMAKE_SLICES": str(job.slices), **share},
                             f"slice {n}", f".{n}")
                     for n in range(job.slices)]
     else:
@@ -149,6 +166,9 @@ class LocalJobRun:
         self.processes = []
         self.first_failure = None  # the process whose failure failed the job
         self.limit_exceeded = None # the time-limit reason, once the limit stopped the job
+        self.usage = None          # exmake.usage.JobUsage, while it runs
+        self.memory_over = False   # the job went past its `mem:`
+        self.next_sample = None
         self.started = None
         self.jobid = self.building = None
         self.deadline = None
@@ -177,7 +197,7 @@ class LocalJobRun:
     def wake_at(self):
         if self.started is None:
             return time.monotonic() + LOCK_POLL_S
-        wakes = [p.wake_at() for p in self.processes]
+        wakes = [p.wake_at() for p in self.processes] + [self.next_sample]
         if self.limit_exceeded is None:
             wakes.append(self.deadline)
         wakes = [w for w in wakes if w is not None]
@@ -204,6 +224,7 @@ class LocalJobRun:
             self.limit_exceeded = f"time limit of {_seconds(self.spec.time_s)} exceeded"
             for p in self.processes:
                 p.terminate(self.limit_exceeded)
+        self._watch_memory(now)
         for p in self.processes:
             p.escalate(now)
         if any(p.poll() is None for p in self.processes):
@@ -212,6 +233,17 @@ class LocalJobRun:
             p.release()
         with self.guard.critical():
             return self._finish()
+
+    def _watch_memory(self, now):
+        """Sample what the job uses when due; over its limit, it dies at once
+        (waiting out a grace period while memory runs out helps nobody)."""
+        if self.next_sample is None or now < self.next_sample:
+            return
+        self.usage.sample()
+        self.next_sample = now + SAMPLE_INTERVAL_S
+        if self.usage.over():
+            for p in self.processes:
+                p.kill("memory limit exceeded")
 
     def progress(self):
         """(slices done, slices) of a sliced job while it runs, else None."""
@@ -227,7 +259,9 @@ class LocalJobRun:
         """Lines for a status display: this job and, if sliced, its slices."""
         if self.started is None:
             return [f"  {self.spec.name:<20} waiting for another build running the same job"]
-        lines = [f"  {self.jobid:<20} {now - self.started:7.1f}s"]
+        lines = [f"  {self.jobid:<20} {now - self.started:7.1f}s  {self.cores_text()}  "
+                 f"rss {format_bytes(self.usage.rss_bytes)} (peak {format_bytes(self.usage.peak_bytes)})  "
+                 f"cpu {self.usage.cpu_s:.1f}s"]
         if self.spec.slices and not self.spec.runner:
             for n, p in enumerate(self.processes):
                 state = f"done in {p.ended - p.started:.1f}s" if p.ended else f"running {now - p.started:.1f}s"
@@ -236,6 +270,10 @@ class LocalJobRun:
             done, total = self.progress()
             lines.append(f"    {done} of {total} slices done")
         return lines
+
+    def cores_text(self):
+        limit = f", mem {format_mem(self.spec.mem_mib)}" if self.spec.mem_mib else ""
+        return f"{self.spec.cores} core{'s' if self.spec.cores != 1 else ''}{limit}"
 
     def stop(self, reason):
         """SIGTERM every process (the scheduler calls this on every task, then cancel)."""
@@ -246,6 +284,7 @@ class LocalJobRun:
         """Stop, reap and remove everything of this run; idempotent."""
         with self.guard.critical():
             stop_all(self.processes, "interrupted")
+            self._close_usage()
             if self.building:
                 self.jobdirs.abandon(self.jobid, self.building)
                 self.building = None
@@ -269,18 +308,26 @@ class LocalJobRun:
         self.started_at = utc_now()
         self.started = time.monotonic()
         env = {**self.spec.env, "EXMAKE_JOBID": self.jobid, "EXMAKE_JOB": self.spec.name}
+        limit = self.spec.mem_mib * 1024 * 1024 if self.spec.mem_mib else None
+        self.usage = JobUsage.open(limit, re.sub(r"[^A-Za-z0-9_.@=+-]", "_", self.jobid))
+        join = self.usage.join if self.usage.cgroup else None  # no preexec_fn where none is needed
         # The job keeps its own locks (an orphaned job keeps its key locked
         # until it ends) and no other descriptor of exmake's.
         locks = (self.key_lock.fd, self.dir_lock.fd)
         if self.spec.runner:
             building, jobid, runner = self.building, self.jobid, self.spec.runner
-            self.processes.append(Process.fork(lambda: runner(building, jobid), env=env, keep_fds=locks))
+            self.processes.append(Process.fork(lambda: runner(building, jobid), env=env, keep_fds=locks,
+                                               in_child=join))
         for command in self.spec.commands:
             self.processes.append(Process.spawn(
                 command.argv, self.building, {**os.environ, **env, **command.env},
                 os.path.join(self.building, f"stdout{command.suffix}.txt"),
                 os.path.join(self.building, f"stderr{command.suffix}.txt"),
-                pass_fds=locks, mem_mib=self.spec.mem_mib, label=command.label))
+                pass_fds=locks, in_child=join, label=command.label))
+        for p in self.processes:
+            if p.pid:
+                self.usage.watch(p.pid)
+        self.next_sample = self.started + SAMPLE_INTERVAL_S
         self.deadline = self.started + self.spec.time_s if self.spec.time_s else None
         self.reporter.job_started(self.spec.name, self.jobid)
 
@@ -295,7 +342,8 @@ class LocalJobRun:
             where = f"slice {record['slice']}" if record.get("slice") is not None else record.get("stage")
             reason = f"{where} raised {record['exception']}" if record.get("traceback") \
                 else f"{where}: {record['exception']}"
-        reason = self.limit_exceeded or reason or self._missing_files()
+        usage = self._usage(record, duration)
+        reason = self._memory_reason(usage) or self.limit_exceeded or reason or self._missing_files()
         if reason is None and self.spec.verify:
             reason = self.spec.verify()  # something it read changed while it ran
         outputs = []
@@ -314,7 +362,7 @@ class LocalJobRun:
         if self.spec.slices and not self.spec.runner:
             timings = {"slices": [round(p.ended - p.started, 6) for p in self.processes]}
         post = make_post(self.jobid, ok, exit_code, sig, reason, record, self.started_at, duration, timings,
-                         outputs, bool(self.spec.outputs), None if ok else stderr_tail(log))
+                         outputs, bool(self.spec.outputs), None if ok else stderr_tail(log), usage)
         building, self.building = self.building, None
         try:
             self.jobdirs.finish(self.jobid, building, post)
@@ -323,15 +371,46 @@ class LocalJobRun:
             self._release()
             reason = f"cannot record the job: {exc.strerror}"
             return Outcome("failed", self.jobid, None, self.reasons, duration,
-                           detail={"reason": reason, "stderr_tail": post.get("stderr_tail", [])})
+                           detail={"reason": reason, "stderr_tail": post.get("stderr_tail", []), "usage": usage})
         self.record(self.setup["key"], self.jobid, ok)
         self._release()
         path = self.jobdirs.path(self.jobid)
         if not ok:
             return Outcome("failed", self.jobid, path, self.reasons, duration,
                            detail={"reason": reason, "stderr_tail": post["stderr_tail"],
-                                   "log": os.path.join(path, os.path.basename(log))})
-        return Outcome("built", self.jobid, path, self.reasons, duration, outputs=post["outputs"])
+                                   "log": os.path.join(path, os.path.basename(log)), "usage": usage})
+        return Outcome("built", self.jobid, path, self.reasons, duration, outputs=post["outputs"],
+                       detail={"usage": usage})
+
+    def _usage(self, record, duration):
+        """post.json's "usage": the whole job's, and each slice's for a sliced job.
+        The cgroup is read for its OOM kills before it goes."""
+        rusages = [p.rusage for p in self.processes]
+        self.memory_over = self.usage.over()
+        known = [r for r in rusages if r is not None]
+        usage = usage_record(None, duration, self.usage.peak(rusages))
+        usage.update(user_s=round(sum(r.ru_utime for r in known), 3) if known else None,
+                     system_s=round(sum(r.ru_stime for r in known), 3) if known else None,
+                     cores=self.spec.cores)
+        if self.spec.mem_mib:
+            usage.update(mem_limit_mib=self.spec.mem_mib, limited_by=self.usage.enforced_by)
+        if self.spec.slices and not self.spec.runner:
+            usage["slices"] = [usage_record(p.rusage, (p.ended or p.started) - p.started)
+                               for p in self.processes]
+        elif record and record.get("slice_usage"):
+            usage["slices"] = record["slice_usage"]
+        self._close_usage()
+        return usage
+
+    def _memory_reason(self, usage):
+        if not self.memory_over:
+            return None
+        return (f"memory limit {format_mem(self.spec.mem_mib)} exceeded "
+                f"(peak {format_bytes(usage['peak_rss_bytes'])})")
+
+    def _close_usage(self):
+        if self.usage is not None:
+            self.usage.close()
 
     def _missing_files(self):
         missing = [p for p in self.spec.outputs if not os.path.exists(os.path.join(self.building, p))]

@@ -9,7 +9,13 @@ on the results in slice order, saves the job's result, and leaves
 
     {"result": "SUCCESS" | "FAILURE", "exception": str, "traceback": str,
      "slice": failing slice or null, "stage": failing stage or null,
-     "timings": {"prepare": s, "analysis": s, "synthesis": s, "slices": [s, ...]}}
+     "timings": {"prepare": s, "analysis": s, "synthesis": s, "slices": [s, ...]},
+     "slice_usage": [{"peak_rss_bytes", "user_s", "system_s", "wall_s"}, ...]}
+
+A job's memory limit is not set here: the runner was started inside the
+job's memory cgroup, or is sampled from /proc (exmake.usage), and its slice
+workers inherit either. (RLIMIT_AS was used once; it limits address space,
+so a JVM or a numpy import could not start under a modest `mem:`.)
 
 Tracebacks (in that record, so in post.json and `exmake show`, and in the
 job's stderr logs) start at the job script's own frames: the frames of
@@ -22,13 +28,13 @@ import importlib
 import importlib.util
 import json
 import os
-import resource
 import sys
 import time
 import traceback
 
 from exmake.jobapi import RESULT_NAME, Job, JobDir, Namespace
 from exmake.slicer.workers import SliceFailed, run_slices
+from exmake.usage import usage_record
 
 RUNNER_RECORD = ".runner.json"
 TRACEBACK_ENV = "EXMAKE_TRACEBACK"   # "full": keep exmake's own frames
@@ -45,18 +51,11 @@ def redirect_output(directory, stdout_name, stderr_name):
     sys.stderr = open(2, "w", buffering=1, closefd=False)
 
 
-def limit_memory(mem_mib):
-    if mem_mib:
-        limit = mem_mib * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-
-def run_method(script_path, search_dirs, building, jobid, options, inputs, deps, slices, mem_mib,
+def run_method(script_path, search_dirs, building, jobid, options, inputs, deps, slices,
                module_name=None):
     """Run one method job in this (forked) process; returns the exit status."""
     os.chdir(building)
     redirect_output(building, "stdout.txt", "stderr.txt")
-    limit_memory(mem_mib)
     timings, record = {}, {"result": "FAILURE", "slice": None, "stage": "import"}
     try:
         module = importlib.import_module(module_name) if module_name \
@@ -157,8 +156,11 @@ def _stages(module, given, building, timings, record):
                 f.write(f"{count} {given['slices']}\n")
             os.rename(tmp, os.path.join(building, ".progress"))
 
+        rusages = {}
         result, timings["slices"] = run_slices(given["slices"], work, setup_child, on_done,
-                                               format_failure=user_traceback)
+                                               format_failure=user_traceback, rusages=rusages)
+        record["slice_usage"] = [usage_record(rusages[n], seconds)
+                                 for n, seconds in enumerate(timings["slices"])]
         given["analysis_res"] = result
         timings["analysis"] = round(time.monotonic() - started, 6)
     given.setdefault("analysis_res", None)

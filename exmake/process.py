@@ -21,6 +21,13 @@ below is one a defect once broke:
   build of a failed key would wait for an unrelated script to end), a slice
   not its siblings' pipes. Its stdin is /dev/null. `spawn` gets the same
   from subprocess (close_fds, pass_fds).
+- A job's memory is limited by what it uses, not by its address space
+  (RLIMIT_AS stops a JVM from starting): the owner passes `in_child`, run in
+  the child before the job's code (joining a memory cgroup), and samples
+  what it uses (exmake.usage). The owner may `kill` a job over its limit at
+  once: memory does not wait out a grace period.
+- Reaping uses wait4, so the owner learns what the process and everything it
+  reaped used (`rusage`: CPU seconds, peak resident memory).
 - A job's environment is set in the child only: exmake's own os.environ is
   never changed for a job (a later job, or a later watch rebuild, must see
   the outer value).
@@ -32,7 +39,6 @@ import functools
 import gc
 import os
 import shutil
-import resource
 import selectors
 import signal
 import subprocess
@@ -66,17 +72,19 @@ class Process:
         self.returncode = 127 if pid is None else None
         self.ended = self.started if pid is None else None
         self.pidfd = pidfd_or_none(pid) if pid else None
+        self.rusage = None         # wait4's, once reaped
 
     @classmethod
-    def spawn(cls, argv, cwd, env, stdout_path, stderr_path, pass_fds=(), mem_mib=None, label="command"):
-        """Start `argv` in a new session with output to two log files."""
+    def spawn(cls, argv, cwd, env, stdout_path, stderr_path, pass_fds=(), in_child=None, label="command"):
+        """Start `argv` in a new session with output to two log files;
+        `in_child()` runs in the child before the exec."""
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
             try:
                 popen = subprocess.Popen(
                     argv, executable=resolve(argv[0], env.get("PATH", os.defpath)),
                     cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                     start_new_session=True, close_fds=True, pass_fds=pass_fds,
-                    preexec_fn=_address_space_limit(mem_mib) if mem_mib else None)
+                    preexec_fn=in_child)
             except OSError as exc:  # command not found, not executable
                 err.write(f"exmake: cannot run {argv[0]}: {exc.strerror}\n".encode())
                 return cls(None, label, exc)
@@ -84,10 +92,15 @@ class Process:
         return cls(popen.pid, label)
 
     @classmethod
-    def fork(cls, target, env=None, keep_fds=(), label="job script"):
-        """Run `target()` in a forked child leading a new session; its return
-        value is the exit status. The child never returns into exmake's code."""
-        return cls(fork_child(target, env=env, keep_fds=keep_fds, new_session=True), label)
+    def fork(cls, target, env=None, keep_fds=(), label="job script", in_child=None):
+        """Run `target()` in a forked child leading a new session (after
+        `in_child()`); its return value is the exit status. The child never
+        returns into exmake's code."""
+        def body():
+            if in_child:
+                in_child()
+            return target()
+        return cls(fork_child(body, env=env, keep_fds=keep_fds, new_session=True), label)
 
     def fd(self):
         """The pidfd while the leader runs (readable once it ended), else None."""
@@ -112,6 +125,14 @@ class Process:
         self.term_at = time.monotonic()
         _signal_group(self.pid, signal.SIGTERM)
 
+    def kill(self, reason):
+        """SIGKILL the group of a still-running leader now (a job over its memory limit)."""
+        if self.reaped or self.poll() is not None or self.kill_sent:
+            return
+        self.killed_for = reason
+        _signal_group(self.pid, signal.SIGKILL)
+        self.kill_sent = True
+
     def wake_at(self):
         """The monotonic time the SIGKILL is due, if one is."""
         if self.term_at is None or self.kill_sent or self.returncode is not None:
@@ -133,7 +154,7 @@ class Process:
         # Children of the command may outlive it; the group goes with the job.
         # The leader is still unreaped here, so its pgid is still the job's.
         _signal_group(self.pid, signal.SIGKILL)
-        _, status = os.waitpid(self.pid, 0)
+        _, status, self.rusage = os.wait4(self.pid, 0)
         if self.returncode is None:
             self.returncode = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
             self.ended = time.monotonic()
@@ -245,14 +266,6 @@ def _signal_group(pid, sig):
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def _address_space_limit(mem_mib):
-    limit = mem_mib * 1024 * 1024
-
-    def apply():
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    return apply
 
 
 @functools.lru_cache(maxsize=256)

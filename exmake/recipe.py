@@ -33,14 +33,17 @@ RESERVED_FILES = ("setup.json", "post.json", "stdout.txt", "stderr.txt")
 MAX_SLICES = 1024
 
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# `{inputs.x}`, `{deps.x}`, `{options.x}`, `{slices}`, `{sliceno}`; any other
+# `{inputs.x}`, `{deps.x}`, `{options.x}`, `{resources.cores}`, `{slices}`,
+# `{sliceno}`; any other
 # `{word.word}` is a mistyped placeholder. Bare `{word}` is left to the shell
 # (awk programs, brace groups), except the two slice names.
 PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_]+)\.([A-Za-z_][A-Za-z0-9_]*)\}|\{(slices|sliceno)\}")
 # The parts of a run command that mean to be a placeholder: `{` and a section
 # name and a dot. Each must be a whole PLACEHOLDER_RE match; anything else
 # (`{inputs.}`, `{deps.x.y}`, an unclosed `{inputs.t`) would reach the shell.
-PLACEHOLDER_START_RE = re.compile(r"\{(inputs|deps|options)\.")
+PLACEHOLDER_START_RE = re.compile(r"\{(inputs|deps|options|resources)\.")
+# The resources a command may name: the cores the build gives the job.
+RESOURCE_PLACEHOLDERS = {"cores": None}
 
 
 @dataclass
@@ -510,7 +513,8 @@ class _RecipeChecker:
         return {**profiles[name], **own}
 
     def _placeholders(self, job, line, where):
-        allowed = {"inputs": job.inputs, "deps": {**job.deps, **job.external, **job.fanin}, "options": job.options}
+        allowed = {"inputs": job.inputs, "deps": {**job.deps, **job.external, **job.fanin}, "options": job.options,
+                   "resources": RESOURCE_PLACEHOLDERS}
         for start in PLACEHOLDER_START_RE.finditer(job.run):
             if not PLACEHOLDER_RE.match(job.run, start.start()):
                 text = re.match(r"\{[^\s{}]{0,40}\}?", job.run[start.start():]).group(0)

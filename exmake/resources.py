@@ -11,9 +11,9 @@ import re
 # key: (type, meaning, slurm form, torque form)
 RESOURCE_KEYS = {
     "profile": ("name", "a named resource set from `profiles:`", "-", "-"),
-    "cores": ("int", "CPU cores per job (default for sliced jobs: slices)", "--cpus-per-task=N",
-              "-l nodes=1:ppn=N"),
-    "mem": ("size", "memory per job (local: address-space limit per worker)",
+    "cores": ("int", "CPU cores per job (default 1; sliced jobs: slices); local: held from -j",
+              "--cpus-per-task=N", "-l nodes=1:ppn=N"),
+    "mem": ("size", "memory per job (local: held from --mem; what the job uses may not exceed it)",
             "--mem=NM", "-l mem=Nmb"),
     "time": ("duration", "wall-clock limit (local: the job is killed past it)",
              "--time=D-HH:MM:SS", "-l walltime=HH:MM:SS"),
@@ -152,6 +152,33 @@ _NORMALISERS = {
 def normalise(key, value):
     """Return the canonical value for one resource key; ValueError names the problem."""
     return _NORMALISERS[key](value)
+
+
+# The environment variables that tell a job's libraries how many threads to
+# start: OpenMP, MKL and OpenBLAS read theirs, a script may read EXMAKE_CORES.
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "EXMAKE_CORES")
+
+
+def requested_cores(resources, slices):
+    """The cores a job asks for: `cores:`, else its slices (a sliced job), else 1."""
+    return resources.get("cores") or slices or 1
+
+
+def thread_env(cores):
+    """{variable: "N"} telling a process's libraries to start `cores` threads."""
+    return {name: str(cores) for name in THREAD_ENV}
+
+
+def format_mem(mib):
+    """MiB as a person writes it: `300M`, `2G`, `1536M`; a fraction of a MiB rounds up."""
+    mib = int(-(-mib // 1))
+    return f"{mib // 1024}G" if mib >= 1024 and mib % 1024 == 0 else f"{mib}M"
+
+
+def format_bytes(count):
+    """Bytes as `912M` (whole MiB, rounded) or, from 10 GiB on, `12.3G`."""
+    mib = count / (1024 * 1024)
+    return f"{mib / 1024:.1f}G" if mib >= 10 * 1024 else f"{mib:.0f}M"
 
 
 def format_time(seconds):

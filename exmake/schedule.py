@@ -1,9 +1,24 @@
 """Order and parallelism: which job starts next, and waiting for jobs to end.
 
 The scheduler knows nothing of keys, files or commands. It walks a static
-DAG, asks the build to `begin` each job whose dependencies succeeded, keeps
-at most `max_running` of them running, and waits for them with one
-`select` over their pidfds (or a short poll where pidfds do not exist).
+DAG, asks the build to `begin` each job whose dependencies succeeded, and
+waits for them with one `select` over their pidfds (or a short poll where
+pidfds do not exist).
+
+How many run at once is a matter of slots (`Slots`): each resource (cores,
+MiB of memory) has a capacity, each job needs some of each (`needs(name)`,
+at most the capacity: the build caps it), and a job starts only when what it
+needs is free. The policy, which the README states for users:
+
+- Ready jobs are looked at in build order; each that fits starts.
+- The first one that does not fit becomes the *head*. Every core and MiB a
+  finished job frees from then on is held for the head, until it has all
+  it needs and starts. Only what was already free when it began waiting
+  (and what it does not need) is open to the jobs behind it, which
+  backfill beside it.
+- So the head waits at most until the jobs running when it began waiting,
+  and those that backfilled then, have ended: no stream of small jobs can
+  starve it. Jobs behind the head that do not fit wait their turn as head.
 
 A task that `begin` returns must offer:
     fds()      descriptors that become readable when it may have progressed
@@ -41,10 +56,13 @@ class Scheduler:
     of jobs to cancel; `tick_s` with `on_tick()` for progress displays.
     """
 
-    def __init__(self, order, deps, max_running, keep_going):
+    def __init__(self, order, deps, max_running, keep_going, needs=None, capacity=None):
         self.order = order
         self.deps = deps
-        self.max_running = max(1, max_running)
+        # By default each job needs one of `max_running` slots.
+        self.slots = Slots(capacity or {"cores": max(1, max_running)})
+        self.needs = needs or (lambda name: {"cores": 1})
+        self.held = {}               # name -> what it holds, while it runs
         self.keep_going = keep_going
         self.outcomes = {}
         self.running = {}            # name -> task, while it runs
@@ -62,8 +80,8 @@ class Scheduler:
         stopping = False
         try:
             while pending or running:
-                while len(running) < self.max_running and not stopping:
-                    name = self._next_ready(pending)
+                while not stopping:
+                    name = self._next_startable(pending)
                     if name is None:
                         break
                     # Signals are held from the moment a job may reserve its
@@ -74,12 +92,14 @@ class Scheduler:
                         if not isinstance(result, Outcome):
                             running[name] = result
                     if isinstance(result, Outcome):
+                        self._release(name)
                         stopping |= self._record(name, result, on_outcome)
                     self._checkpoint()
                 if stopping and not running:
                     break
                 for name, outcome in self._wait(running):
                     del running[name]
+                    self._release(name)
                     stopping |= self._record(name, outcome, on_outcome)
                 self._checkpoint()
         except BaseException:
@@ -108,13 +128,24 @@ class Scheduler:
             if guard:
                 guard.discard()  # already interrupting; a second signal adds nothing
 
-    def _next_ready(self, pending):
-        """Remove and return the first pending job whose dependencies have ended."""
+    def _next_startable(self, pending):
+        """Remove and return the first pending job whose dependencies have ended
+        and whose slots are free (taking them); see the module docstring."""
         for index, name in enumerate(pending):
-            if all(dep in self.outcomes for dep in self.deps[name]):
+            if not all(dep in self.outcomes for dep in self.deps[name]):
+                continue
+            # More than there is would wait for ever: the build caps it (with a note).
+            need = {r: min(n, self.slots.capacity[r]) for r, n in self.needs(name).items()}
+            if self.slots.take(name, need):
                 del pending[index]
+                self.held[name] = need
                 return name
         return None
+
+    def _release(self, name):
+        need = self.held.pop(name, None)
+        if need is not None:
+            self.slots.give_back(need)
 
     def _begin_one(self, name, begin):
         if name in self.cancelled:
@@ -176,3 +207,43 @@ class Scheduler:
         if not wakes:
             return None
         return min(MAX_WAIT_S, max(0.0, min(wakes) - time.monotonic()))
+
+
+class Slots:
+    """What is free of each resource, and the head's reservation (see the
+    module docstring for the policy)."""
+
+    def __init__(self, capacity):
+        self.capacity = dict(capacity)
+        self.free = dict(capacity)
+        self.head = None           # the first job that did not fit, while it waits
+        self.head_need = None
+        self.reserved = {}         # what has been held for the head so far
+
+    def take(self, name, need):
+        """Take `need` for `name` if it may start now; else, if nobody is the
+        head yet, make `name` the head. True when it may start."""
+        if self.head is None or self.head == name:
+            reserved = self.reserved if self.head == name else {}
+            if all(reserved.get(r, 0) + self.free.get(r, 0) >= n for r, n in need.items()):
+                for r, n in need.items():
+                    self.free[r] -= n - reserved.get(r, 0)
+                self.head, self.head_need, self.reserved = None, None, {}
+                return True
+            if self.head is None:
+                self.head, self.head_need, self.reserved = name, dict(need), {r: 0 for r in need}
+            return False
+        if all(self.free.get(r, 0) >= n for r, n in need.items()):  # backfill beside the head
+            for r, n in need.items():
+                self.free[r] -= n
+            return True
+        return False
+
+    def give_back(self, need):
+        """A job ended: what it held goes to the head first, the rest is free."""
+        for r, n in need.items():
+            if self.head is not None and r in self.head_need:
+                to_head = min(n, self.head_need[r] - self.reserved[r])
+                self.reserved[r] += to_head
+                n -= to_head
+            self.free[r] += n

@@ -35,6 +35,7 @@ import shlex
 
 from exmake.inputs import glob_base
 from exmake.recipe import PLACEHOLDER_RE
+from exmake.resources import requested_cores
 
 DEPS_DIR = "deps"
 INPUTS_DIR = "inputs"
@@ -72,9 +73,10 @@ def _input_target(spec, root):
     return os.path.normpath(glob_base(root, spec.pattern)[0])
 
 
-def placeholder_values(job, root):
-    """Placeholder text -> value (a list: one shell word each) for the job's command."""
-    values = {}
+def placeholder_values(job, root, cores=None):
+    """Placeholder text -> value (a list: one shell word each) for the job's command.
+    `cores`: what the build gives the job (-n, which runs nothing, shows what it asks for)."""
+    values = {"{resources.cores}": cores or requested_cores(job.resources, job.slices)}
     for name, spec in job.inputs.items():
         values[f"{{inputs.{name}}}"] = input_names(spec, root) if spec.kind != "dir" \
             else os.path.join(INPUTS_DIR, name)
@@ -108,11 +110,11 @@ def links(job, root, dep_paths):
     return view
 
 
-def commands(job, root):
+def commands(job, root, cores=None):
     """The exact command text a shell job runs: one, or one per slice; [] for a job script."""
     if not job.run:
         return []
-    values = placeholder_values(job, root)
+    values = placeholder_values(job, root, cores)
     if not job.slices:
         return [expand(job.run, values)]
     return [expand(job.run, {**values, "{sliceno}": n, "{slices}": job.slices}) for n in range(job.slices)]

@@ -236,7 +236,7 @@ def test_unreadable_job_script_is_refused(project, name, content):
 
 RECIPE = "jobs:\n  a: {run: 'true'}\n"
 COMMAND_CASES = {
-    "-j negative": (["-j", "-3"], "exmake: -j -3: the number of jobs must be at least 1"),
+    "-j negative": (["-j", "-3"], "exmake: -j -3: the number of cores must be at least 1"),
     "show empty job": (["show", ""], "exmake: '' is not a job"),
     "path with a space": (["path", "a b"], "exmake: 'a b' is not a job"),
     "urd list name bad": (["--urd", "bad name"], "exmake: 'bad name' is not a urd list name"),

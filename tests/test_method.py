@@ -250,7 +250,7 @@ def test_memory_limit_fails_the_job(project):
     project.recipe("jobs:\n  big:\n    method: big.py\n    slices: 1\n    resources: {mem: 200M}\n")
     project.write("big.py", "def analysis(sliceno):\n    return len(bytearray(600 * 2**20))\n", dedent=False)
     result = project.run(expect=1)
-    assert "MemoryError" in result.out
+    assert "memory limit 200M exceeded (peak " in result.out
 
 
 def test_time_limit_fails_a_method_job(project):

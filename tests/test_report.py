@@ -86,7 +86,8 @@ def test_sigusr1_prints_the_running_jobs_and_slices(project):
         run: "sleep 3"
         slices: 2
     """)
-    proc = project.popen("-j", "2", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Three cores: the sliced job holds two (one a slice), the other job the third.
+    proc = project.popen("-j", "3", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     building = project.root / "work/.exmake/building"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not (building.exists() and len(list(building.iterdir())) == 2):
@@ -97,6 +98,7 @@ def test_sigusr1_prints_the_running_jobs_and_slices(project):
     assert proc.returncode == 0, err
     assert "0 of 2 jobs done, 2 running" in err
     assert "slow-1" in err and "sliced-1" in err and "slice 0" in err and "slice 1" in err
+    assert "2 cores" in err and "1 core " in err and " rss " in err and " cpu " in err  # what each holds and uses
 
 
 def test_junit_report_reads_in_a_real_junit_consumer(project, tmp_path):

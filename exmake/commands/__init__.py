@@ -31,4 +31,6 @@ def outcome_json(outcome):
                 "reasons": outcome.reasons}
     if "command" in outcome.detail:  # a dry run's job that would run
         document["command"] = outcome.detail["command"]
+    if outcome.detail.get("usage"):  # a job that ran: what it used (post.json's "usage")
+        document["usage"] = outcome.detail["usage"]
     return document

@@ -20,8 +20,7 @@ from exmake.urd import DEFAULT_LIST, check_list_name
 def add_arguments(parser):
     parser.add_argument("targets", nargs="*", metavar="TARGET",
                         help="jobs to build (default: the recipe's `default:`, else every job)")
-    parser.add_argument("-j", "--jobs", type=int, metavar="N", default=None,
-                        help=f"run up to N jobs at once (default: CPUs, here {os.cpu_count()})")
+    add_resource_arguments(parser)
     parser.add_argument("-k", "--keep-going", action="store_true",
                         help="go on past a failed job: only its dependents are skipped")
     parser.add_argument("-B", "--always-make", action="store_true",
@@ -49,9 +48,32 @@ def add_arguments(parser):
                         help="a caption for this build's log entry")
 
 
-def main(args):
+def add_resource_arguments(parser):
+    """-j and --mem: what the local build's jobs may hold at once (build and watch)."""
+    parser.add_argument("-j", "--jobs", type=int, metavar="N", default=None,
+                        help="cores the jobs may use at once: a job holds `resources.cores` (default 1; "
+                             "a sliced job its slices) while it runs (default: the CPUs, here "
+                             f"{len(os.sched_getaffinity(0))})")
+    parser.add_argument("--mem", metavar="SIZE", default=None,
+                        help="memory the jobs with `mem:` may hold at once, e.g. 16G (default: the "
+                             "machine's physical memory)")
+
+
+def check_resource_arguments(args):
+    """-j and --mem checked; --mem turned into MiB (args.mem_mib)."""
     if args.jobs is not None and args.jobs < 1:
-        raise UsageError(f"-j {args.jobs}: the number of jobs must be at least 1")
+        raise UsageError(f"-j {args.jobs}: the number of cores must be at least 1")
+    args.mem_mib = None
+    if args.mem is not None:
+        from exmake.resources import parse_mem_mib
+        try:
+            args.mem_mib = parse_mem_mib(args.mem)
+        except ValueError as exc:
+            raise UsageError(f"--mem {args.mem}: {exc}") from None
+
+
+def main(args):
+    check_resource_arguments(args)
     check_list_name(args.urd)
     from exmake.backends import NAMES
     for where, given in (("--backend ", args.backend), ("EXMAKE_BACKEND=", os.environ.get("EXMAKE_BACKEND"))):
@@ -80,7 +102,7 @@ def main(args):
         backend = _backend(args, ws.recipe)
         if backend is not None:
             return _cluster(args, ws, backend, targets, reporter, started)
-        options = BuildOptions(args.jobs, args.keep_going, args.always_make)
+        options = BuildOptions(args.jobs, args.keep_going, args.always_make, mem_mib=args.mem_mib)
         build = Build(ws, options, reporter)
         try:
             outcomes = build.run(targets)

@@ -25,7 +25,9 @@ def main(args):
         if args.job not in ws.recipe.jobs:
             raise UsageError(f"no job named {args.job!r} in {ws.recipe.path}")
         reporter = Reporter()
-        build = Build(ws, BuildOptions(jobs=1, force=args.always_make, only=args.job), reporter)
+        # One job runs here, on the cores the batch system gave this node's
+        # process (its cpuset): they are what its thread variables should say.
+        build = Build(ws, BuildOptions(force=args.always_make, only=args.job), reporter)
         outcomes = build.run([args.job])
         outcome = outcomes[args.job]
         if outcome.state == "skipped":  # a dependency had no finished job

@@ -106,6 +106,8 @@ def _print(doc):
         for line in post.get("stderr_tail", []):
             print(f"  | {line}")
         print(f"log      {show_path(os.path.join(path, 'stderr.txt'))}")
+    for line in usage_lines(post.get("usage")):
+        print(line)
     for rel, digest in post.get("outputs", []):
         print(f"output   {rel}  {digest[:22]}")
 
@@ -138,3 +140,20 @@ def _print_tree(local, sub, depth):
     print(f"dep      {'  ' * (depth - 1)}{local}: {sub['jobid']}")
     for below, node in sub["deps"].items():
         _print_tree(below, node, depth + 1)
+
+
+def usage_lines(usage):
+    """What the job used, a line for it and one per slice."""
+    if not usage:
+        return []
+    from exmake.resources import format_bytes
+
+    def text(u):
+        cpu = "" if u.get("user_s") is None else f"  cpu user {u['user_s']:.2f}s system {u['system_s']:.2f}s"
+        return f"peak {format_bytes(u['peak_rss_bytes'])}{cpu}  wall {u['wall_s']:.2f}s"
+    limit = ""
+    if usage.get("mem_limit_mib"):
+        limit = f"  (mem limit {usage['mem_limit_mib']}M, by {usage.get('limited_by')})"
+    lines = [f"used     {text(usage)}  cores {usage.get('cores', 1)}{limit}"]
+    lines += [f"  slice {n:<3} {text(u)}" for n, u in enumerate(usage.get("slices", []))]
+    return lines

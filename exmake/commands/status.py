@@ -1,6 +1,8 @@
 """Show every job (or the named ones) as fresh, stale, failed or never built, with the reason.
 
-Runs nothing and writes nothing.
+`--resources`: what the jobs of the last build used instead (the newest entry
+of the build log's list): the slowest and the biggest, from each job's
+post.json. Runs nothing and writes nothing.
 """
 
 import os
@@ -12,6 +14,13 @@ from exmake.report import family_of, grouped_lines, show_path
 def add_arguments(parser):
     parser.add_argument("targets", nargs="*", metavar="TARGET", help="jobs to show (default: every job)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--resources", action="store_true",
+                        help="the slowest and biggest jobs of the last build: wall time, CPU, peak memory")
+    parser.add_argument("--urd", metavar="LIST", default="default",
+                        help="with --resources: the build-log list whose last build to show")
+
+
+TOP_JOBS = 10   # --resources shows this many of the slowest and of the biggest
 
 
 def survey(ws, targets):
@@ -97,7 +106,71 @@ def cluster_states(ws, outcomes):
             for name, job_id in waiting.items()}
 
 
+def last_build_usage(ws, list_name, targets):
+    """(entry, {name: (state, jobid, usage)}) of the newest build in `list_name`
+    (only `targets`' jobs if any are named); usage is post.json's, or None."""
+    from exmake.urd import Log, check_list_name
+    check_list_name(list_name)
+    entries = Log(ws.store).entries(list_name) if ws.store is not None else []
+    if not entries:
+        return None, {}
+    entry = entries[-1]
+    jobs = {}
+    for name, job in entry["jobs"].items():
+        if targets and name not in targets or not job.get("jobid"):
+            continue
+        post = ws.jobdirs.read_post(job["jobid"])
+        jobs[name] = (job["state"], job["jobid"], (post or {}).get("usage"))
+    return entry, jobs
+
+
+def resource_lines(entry, jobs, top=TOP_JOBS):
+    """The --resources view: totals, then the slowest and the biggest jobs."""
+    from exmake.resources import format_bytes
+    used = {name: u for name, (_, _, u) in jobs.items() if u}
+    lines = [f"last build: {entry['timestamp']}  {entry['status']}  {len(entry['jobs'])} jobs, "
+             f"{len(used)} with a record of what they used"]
+    if not used:
+        return lines
+    cpu = sum((u.get("user_s") or 0) + (u.get("system_s") or 0) for u in used.values())
+    lines.append(f"cpu {cpu:.1f}s in all; wall {sum(u['wall_s'] for u in used.values()):.1f}s in all")
+    width = max(len(jobs[name][1]) for name in used)
+
+    def row(name):
+        u = used[name]
+        cpu_s = (u.get("user_s") or 0) + (u.get("system_s") or 0)
+        limit = f"  of {u['mem_limit_mib']}M" if u.get("mem_limit_mib") else ""
+        return (f"  {jobs[name][1]:<{width}}  {jobs[name][0]:<7} wall {u['wall_s']:8.2f}s  cpu {cpu_s:8.2f}s  "
+                f"peak {format_bytes(u['peak_rss_bytes']):>6}{limit}  cores {u.get('cores', 1)}")
+    lines.append("slowest:")
+    lines += [row(n) for n in sorted(used, key=lambda n: -used[n]["wall_s"])[:top]]
+    lines.append("biggest:")
+    lines += [row(n) for n in sorted(used, key=lambda n: -used[n]["peak_rss_bytes"])[:top]]
+    return lines
+
+
+def _resources(args):
+    ws = open_workspace(args, readonly=True)
+    try:
+        entry, jobs = last_build_usage(ws, args.urd, args.targets)
+    finally:
+        ws.close()
+    if entry is None:
+        print(f"no build recorded in list {args.urd!r} yet")
+        return 0
+    if args.json:
+        print_json({"timestamp": entry["timestamp"], "status": entry["status"],
+                    "jobs": {name: {"state": state, "jobid": jobid, "usage": usage}
+                             for name, (state, jobid, usage) in jobs.items()}})
+        return 0
+    for line in resource_lines(entry, jobs):
+        print(line)
+    return 0
+
+
 def main(args):
+    if args.resources:
+        return _resources(args)
     if not args.targets and _all_fresh(args):
         return 0
     from exmake import graph

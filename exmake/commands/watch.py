@@ -11,8 +11,7 @@ import time
 
 from exmake import graph
 from exmake.build import Build, BuildOptions
-from exmake.commands.build import prune_results
-from exmake.errors import UsageError
+from exmake.commands.build import add_resource_arguments, check_resource_arguments, prune_results
 from exmake.report import Reporter
 from exmake.urd import DEFAULT_LIST, check_list_name, log_build
 from exmake.watch import Watcher
@@ -20,7 +19,7 @@ from exmake.watch import Watcher
 
 def add_arguments(parser):
     parser.add_argument("targets", nargs="*", metavar="TARGET", help="jobs to keep built (default: the default targets)")
-    parser.add_argument("-j", "--jobs", type=int, metavar="N", default=None, help="run up to N jobs at once")
+    add_resource_arguments(parser)
     parser.add_argument("--poll", action="store_true",
                         help="poll for changes instead of inotify (network filesystems)")
     parser.add_argument("-v", "--verbose", action="store_true", help="also print reused jobs")
@@ -29,15 +28,13 @@ def add_arguments(parser):
 
 
 def main(args):
-    if args.jobs is not None and args.jobs < 1:
-        raise UsageError(f"-j {args.jobs}: the number of jobs must be at least 1")
-
+    check_resource_arguments(args)
     check_list_name(args.urd)
 
     def make_build(ws, targets, hooks):
         names = graph.select_targets(ws.recipe, targets)
         reporter = Reporter(verbose=args.verbose, progress="never", hide_reused=not args.verbose)
-        build = Build(ws, BuildOptions(args.jobs, keep_going=True), reporter)
+        build = Build(ws, BuildOptions(args.jobs, keep_going=True, mem_mib=args.mem_mib), reporter)
         build.hooks = hooks
         started = time.monotonic()
         outcomes = build.run(names)

@@ -18,7 +18,14 @@ post.json (format 1), written last:
      "start", "end" (UTC ISO times), "duration" (seconds),
      "timings": {stage or "slices": seconds or [seconds per slice]},
      "outputs": [[path relative to the job directory, digest], ...],
-     "declared_outputs": bool, "stderr_tail": [lines] (on failure)}
+     "declared_outputs": bool, "stderr_tail": [lines] (on failure),
+     "usage": what the job used (absent in records of older exmakes):
+        {"peak_rss_bytes": int (its processes' resident memory together),
+         "user_s", "system_s": CPU seconds (wait4's, each process tree's),
+         "wall_s", "cores": the cores it held,
+         "mem_limit_mib", "limited_by": "cgroup" | "sampling" (with `mem:`),
+         "slices": [{"peak_rss_bytes", "user_s", "system_s", "wall_s"}, ...]
+                   (sliced jobs)}}
 
 A record is checked when it is read: one of another format, or missing a
 field a reader relies on, reads as None, exactly like a missing one, so a
@@ -48,7 +55,7 @@ def make_setup(name, key, step, inputs, deps, recipe_path, command=None):
 
 
 def make_post(jobid, ok, exit_code, signal_name, reason, record, start, duration, timings, outputs,
-              declared_outputs, stderr_tail=None):
+              declared_outputs, stderr_tail=None, usage=None):
     """The post record of a finished job. `record`: what a job-script runner
     reported (exception, traceback), or None."""
     post = {
@@ -61,6 +68,8 @@ def make_post(jobid, ok, exit_code, signal_name, reason, record, start, duration
     }
     if not ok:
         post["stderr_tail"] = stderr_tail or []
+    if usage is not None:
+        post["usage"] = usage
     return post
 
 

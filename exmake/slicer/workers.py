@@ -36,13 +36,14 @@ class SliceFailed(Exception):
         self.sliceno, self.reason, self.exception, self.traceback = sliceno, reason, exception, tb
 
 
-def run_slices(n, work, setup_child=None, on_done=None, format_failure=None):
+def run_slices(n, work, setup_child=None, on_done=None, format_failure=None, rusages=None):
     """([work(0), ..., work(n-1)], [seconds per slice]) computed in n forked processes.
 
     `setup_child(sliceno)` runs first in each child (redirect output, limits);
     `on_done(count)` runs in the parent each time a slice has finished;
     `format_failure(exc)` is the traceback text of a slice's exception
-    (default: the whole traceback).
+    (default: the whole traceback); `rusages`, a dict, gets each finished
+    slice's wait4 rusage (what it and what it reaped used) by slice number.
     """
     workers = {}  # read fd -> _Worker
     try:
@@ -62,6 +63,8 @@ def run_slices(n, work, setup_child=None, on_done=None, format_failure=None):
         for fd in workers:
             os.close(fd)
         raise
+    if rusages is not None:
+        rusages.update((i, finished[i].rusage) for i in range(n))
     return [finished[i].result for i in range(n)], [round(finished[i].seconds, 6) for i in range(n)]
 
 
@@ -73,6 +76,7 @@ class _Worker:
         self.started = time.monotonic()
         self.chunks = []
         self.status = None
+        self.rusage = None
         self.result = None
         self.seconds = None
 
@@ -157,10 +161,10 @@ def _drain(worker, fd, selector):
 
 
 def _reap(worker, selector, finished, block):
-    pid, status = os.waitpid(worker.pid, 0 if block else os.WNOHANG)
+    pid, status, rusage = os.wait4(worker.pid, 0 if block else os.WNOHANG)
     if not pid:
         return
-    worker.status, worker.pid = status, None
+    worker.status, worker.pid, worker.rusage = status, None, rusage
     worker.seconds = time.monotonic() - worker.started
     if worker.pidfd is not None:
         selector.unregister(worker.pidfd)
