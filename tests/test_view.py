@@ -5,6 +5,8 @@ even through a tool that records its command line (issue 12)."""
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -191,3 +193,46 @@ def test_the_links_work_with_the_workdir_a_symlink_elsewhere(project, tmp_path):
     assert project.read("work/b-1/b.txt") == "t\nt\n"
     assert os.readlink(scratch / "b-1/deps/a") == "../../a-1"
     assert (scratch / "b-1/inputs/text/t.txt").read_text() == "t\n"
+
+
+def test_saved_sets_are_ordered_totally_and_unorderable_ones_fall_back_to_plain_pickle(project):
+    """Frozensets compare by inclusion (not a total order), Decimal NaN raises on
+    comparison, and a cycle through a set never ends: the first must still give
+    the same bytes under every hash seed, the others must still be saved."""
+    project.recipe("""\
+        jobs:
+          fsets:
+            method: fsets.py
+          cycle:
+            method: cycle.py
+        """)
+    project.write("fsets.py", """\
+        from decimal import Decimal
+        def synthesis():
+            return ({frozenset({"alpha"}), frozenset({"beta"}), frozenset({"gamma"}),
+                     frozenset({"delta"}), frozenset({"eps"}), frozenset({"eps", "zeta"})},
+                    {Decimal("NaN"), Decimal(1), Decimal("2.5")}, {float("nan"), 1.0, "one", ("t", 1)})
+        """)
+    project.write("cycle.py", """\
+        class Node:
+            def __init__(self, name):
+                self.name = name
+        def synthesis():
+            a, b = Node("a"), Node("b")
+            a.peers = {a, b}
+            b.peers = {a}
+            return a
+        """)
+    project.run(expect=0, env={"PYTHONHASHSEED": "1"})
+    first = (project.root / "work/fsets-1/result.pickle").read_bytes()
+    for n in range(2, 6):
+        project.run("-B", "fsets", expect=0, env={"PYTHONHASHSEED": str(n * 7919)})
+        assert (project.root / f"work/fsets-{n}/result.pickle").read_bytes() == first
+    check = ("import importlib.util, pickle, sys;"
+             "spec = importlib.util.spec_from_file_location('exmake_job_script', 'cycle.py');"
+             "sys.modules[spec.name] = module = importlib.util.module_from_spec(spec);"
+             "spec.loader.exec_module(module);"
+             "a = pickle.load(open('work/cycle-1/result.pickle', 'rb'));"
+             "assert a in a.peers and sorted(p.name for p in a.peers) == ['a', 'b']; print('ok')")
+    loaded = subprocess.run([sys.executable, "-c", check], cwd=project.root, capture_output=True, text=True)
+    assert loaded.stdout == "ok\n", loaded.stderr
