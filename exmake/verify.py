@@ -10,7 +10,10 @@ is found before anyone relies on it (as Nix's `--check` does).
 
 A job is verified against what made it: when the recipe, an input or its
 job script has changed since (its key would differ), it is not re-run; the
-reasons say what changed.
+reasons say what changed. When something it reads changes while it runs
+again (the check a build makes before it records a job), the re-run proves
+nothing either way: the Verification says so (`changed`), not that the job
+differs, and its scratch directory is removed.
 """
 
 import os
@@ -35,11 +38,13 @@ class Verification:
     same         how many outputs were identical
     scratch      the scratch directory, kept when anything differs or the run
                  failed, else None (removed)
+    changed      None, or why the re-run cannot be compared: what it read
+                 changed while it ran (an input edited meanwhile)
     """
 
-    def __init__(self, jobid, outcome, differences, same, scratch):
-        self.jobid, self.outcome, self.differences, self.same, self.scratch = \
-            jobid, outcome, differences, same, scratch
+    def __init__(self, jobid, outcome, differences, same, scratch, changed=None):
+        self.jobid, self.outcome, self.differences, self.same, self.scratch, self.changed = \
+            jobid, outcome, differences, same, scratch, changed
 
     @property
     def reproducible(self):
@@ -73,7 +78,18 @@ def verify_job(ws, jobid, reporter):
     os.makedirs(scratch)
     number = int(JOBID_RE.match(jobid).group(2))
     scratch_dirs = JobDirs(scratch, numbers_after={job.name: number})
-    outcome = _run(ws, job, now, scratch_dirs, rebuilder.dep_outcomes_of(job, dep_outcomes), reporter)
+    changed = []
+
+    def changed_since_read():  # as a build checks before it records a job
+        reason = rebuilder.changed_since_read(job)
+        if reason:
+            changed.append(reason)
+        return reason
+    outcome = _run(ws, job, now, scratch_dirs, rebuilder.dep_outcomes_of(job, dep_outcomes), reporter,
+                   changed_since_read)
+    if changed:
+        shutil.rmtree(scratch, ignore_errors=True)
+        return Verification(jobid, outcome, [], 0, None, changed[0])
     differences, same = compare(post["outputs"], outcome.outputs or [])
     keep = outcome.state != "built" or differences
     if not keep:
@@ -81,10 +97,11 @@ def verify_job(ws, jobid, reporter):
     return Verification(jobid, outcome, differences, same, scratch if keep else None)
 
 
-def _run(ws, job, setup, scratch_dirs, dep_outcomes, reporter):
-    """Run `job` once, into `scratch_dirs`, as a build would; its Outcome."""
+def _run(ws, job, setup, scratch_dirs, dep_outcomes, reporter, verify):
+    """Run `job` once, into `scratch_dirs`, as a build would; its Outcome.
+    `verify()`: None, or why the run cannot stand (see jobrun.JobSpec)."""
     dep_paths = {local: o.path for local, o in dep_outcomes.items()}
-    spec = job_spec(job, dict(setup), ws.recipe.root, dep_paths)
+    spec = job_spec(job, dict(setup), ws.recipe.root, dep_paths, verify=verify)
     guard = SignalGuard()
 
     def begin(name, _):

@@ -231,3 +231,28 @@ def test_verify_refuses_a_job_the_recipe_no_longer_makes(project):
     project.recipe('jobs:\n  a:\n    run: "echo 2 > a.txt"\n')
     result = project.run("verify", "a-1", expect=2)
     assert "a-1 is not what the recipe makes now (command changed)" in result.err
+
+
+def test_verify_reports_an_input_edited_while_it_reran_not_a_difference(project):
+    """The check a build makes before it records a job (did what it read
+    change while it ran?) holds in verify too: the re-run proves nothing."""
+    root = project.root
+    project.recipe(f"""\
+        jobs:
+          a:
+            run: "if [ -e '{root}/edit' ]; then echo two more > '{root}/data/in.txt'; fi; cat {{inputs.x}} > a.txt"
+            inputs: {{x: data/in.txt}}
+        """)
+    project.write("data/in.txt", "one\n")
+    project.run(expect=0)
+    project.write("edit", "")
+    result = project.run("verify", "a-1", expect=1)
+    assert "changed  a-1: cannot compare, data/in.txt changed while the job ran; run verify again" in result.out
+    assert "DIFFERS" not in result.out and "differs" not in result.out
+    assert "changed while verified (verify again): a-1" in result.err and "not reproducible" not in result.err
+    assert not list((root / "work/.exmake/verify").iterdir())
+    # The input now is the edited one: a-1 is no longer what the recipe makes.
+    assert "not what the recipe makes now (input data/in.txt changed)" in project.run("verify", "a-1", expect=2).err
+    project.write("data/in.txt", "one\n")
+    doc = json.loads(project.run("verify", "--json", "a-1", expect=1).out)
+    assert doc["jobs"]["a-1"]["state"] == "changed" and not doc["jobs"]["a-1"]["differences"]

@@ -7,8 +7,10 @@ as a build would run it, under another job number, in
 `<workdir>/.exmake/verify/`, and each output file that differs, is
 missing or is new is named. Nothing a build reads is touched. A scratch
 directory whose job differed or failed is kept for a look (diff it with
-the job's own directory); the others are removed. Exit 1 if any job is not
-reproducible.
+the job's own directory); the others are removed. A job whose input (or
+job script) changed while it ran again is reported as such, not as
+differing: the re-run proves nothing, verify it again. Exit 1 if any job
+is not shown reproducible.
 """
 
 from exmake import graph, jobref
@@ -37,13 +39,18 @@ def main(args):
     finally:
         ws.close()
     bad = [r for r in results if not r.reproducible]
+    changed = [r.jobid for r in bad if r.changed]
+    differ = [r.jobid for r in bad if not r.changed]
     if args.json:
         print_json({"status": "FAILURE" if bad else "SUCCESS", "jobs": {r.jobid: _json(r) for r in results}})
     else:
+        unsure = f" ({len(changed)} could not be compared: what it read changed while it ran)" if changed else ""
         print(f"exmake: {len(results) - len(bad)} of {len(results)} job{'s' if len(results) != 1 else ''} "
-              f"reproducible")
+              f"reproducible{unsure}")
     if bad:
-        raise JobFailed(f"not reproducible: {', '.join(r.jobid for r in bad)}")
+        raise JobFailed("; ".join(([f"not reproducible: {', '.join(differ)}"] if differ else []) +
+                                  ([f"changed while verified (verify again): {', '.join(changed)}"]
+                                   if changed else [])))
     return 0
 
 
@@ -58,6 +65,9 @@ def _jobids(ws, refs):
 
 def _print(result):
     outcome = result.outcome
+    if result.changed:
+        print(f"changed  {result.jobid}: cannot compare, {result.changed.replace('run exmake', 'run verify')}")
+        return
     if outcome.state != "built":
         print(f"failed   {result.jobid}: ran again and failed: {outcome.detail.get('reason')}")
         print(f"         kept in {show_path(result.scratch)}")
@@ -74,7 +84,8 @@ def _print(result):
 
 
 def _json(result):
-    return {"reproducible": result.reproducible, "state": result.outcome.state,
-            "reason": result.outcome.detail.get("reason") if result.outcome.detail else None,
+    return {"reproducible": result.reproducible,
+            "state": "changed" if result.changed else result.outcome.state,
+            "reason": result.changed or (result.outcome.detail.get("reason") if result.outcome.detail else None),
             "same": result.same, "scratch": result.scratch,
             "differences": [{"path": p, "recorded": a, "now": b} for p, a, b in result.differences]}
