@@ -14,11 +14,17 @@ reasons say what changed. When something it reads changes while it runs
 again (the check a build makes before it records a job), the re-run proves
 nothing either way: the Verification says so (`changed`), not that the job
 differs, and its scratch directory is removed.
+
+A job made before the stable view (exmake.view) read its dependencies and
+inputs by absolute paths with job numbers, which a re-run no longer uses:
+its outputs cannot be compared with one, and it is not re-run
+(`predates_view`; `PredatesView` says so and how to remake it).
 """
 
 import os
 import shutil
 
+from exmake import view
 from exmake.errors import UsageError
 from exmake.fs.jobdir import JOBID_RE, JobDirs
 from exmake.jobrun import LocalJobRun, job_spec
@@ -51,11 +57,31 @@ class Verification:
         return self.outcome.state == "built" and not self.differences
 
 
+class PredatesView(UsageError):
+    """The job was made before the stable view: it cannot be compared (exit 2)."""
+
+
+def predates_view(setup, path):
+    """True when the job in `path` with setup record `setup` was made before
+    the stable view: a shell job whose setup.json has no `command`, or a job
+    with dependencies or inputs but no `deps/X` / `inputs/X` links."""
+    if setup["step"].get("run") is not None and "command" not in setup:
+        return True
+    wanted = [view.dep_link(local) for local in setup["deps"]] + \
+        [os.path.join(view.INPUTS_DIR, local) for local in setup["inputs"]]
+    return not all(os.path.lexists(os.path.join(path, link)) for link in wanted)
+
+
 def verify_job(ws, jobid, reporter):
-    """Run finished job `jobid` again in a scratch directory; a Verification."""
+    """Run finished job `jobid` again in a scratch directory; a Verification.
+    PredatesView (a UsageError) for a job made before the stable view."""
     setup, post = ws.jobdirs.read_setup(jobid), ws.jobdirs.read_post(jobid)
     if not setup or not post or post["result"] != "SUCCESS":
         raise UsageError(f"{jobid} did not succeed: only a finished job can be verified")
+    if predates_view(setup, ws.jobdirs.path(jobid)):
+        raise PredatesView(f"{jobid} was made before the stable view (it read its inputs and dependencies "
+                           f"by absolute paths): a re-run cannot be compared with it; remake it with "
+                           f"`exmake -B {setup['name']}`, then verify")
     job = ws.recipe.jobs.get(setup["name"])
     if job is None:
         raise UsageError(f"{jobid}: job {setup['name']!r} is no longer in {ws.recipe.path}")

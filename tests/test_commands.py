@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 from test_build import CHAIN, make_chain
 
@@ -256,3 +257,41 @@ def test_verify_reports_an_input_edited_while_it_reran_not_a_difference(project)
     project.write("data/in.txt", "one\n")
     doc = json.loads(project.run("verify", "--json", "a-1", expect=1).out)
     assert doc["jobs"]["a-1"]["state"] == "changed" and not doc["jobs"]["a-1"]["differences"]
+
+
+def test_verify_skips_a_job_made_before_the_stable_view(project):
+    """A job made with absolute paths (setup.json without `command`, no deps/
+    or inputs/ links) would differ from any re-run: verify says why instead of
+    reporting false differences; jobs made since are verified as ever."""
+    project.recipe("""\
+        jobs:
+          a:
+            run: "echo {inputs.x} > a.txt"
+            inputs: {x: data/in.txt}
+          fan:
+            foreach: {v: [p, q]}
+            run: "echo {each.v} > v.txt"
+          b:
+            method: b.py
+            deps: {a: a, fans: "fan@*"}
+        """)
+    project.write("data/in.txt", "one\n")
+    project.write("b.py", """\
+        def synthesis(job, deps):
+            return [deps.a.path] + [d.path for d in deps.fans]
+        """)
+    project.run(expect=0)
+    assert "exmake: 4 of 4 jobs reproducible" in project.run("verify", expect=0).out
+    work = project.root / "work"
+    setup = json.loads((work / "a-1/setup.json").read_text())
+    del setup["command"]  # as before the stable view; the key is the same
+    (work / "a-1/setup.json").write_text(json.dumps(setup))
+    shutil.rmtree(work / "b-1/deps")
+    result = project.run("verify", expect=2)
+    assert "skipped  a-1 was made before the stable view" in result.out
+    assert "skipped  b-1 was made before the stable view" in result.out
+    assert "remake it with `exmake -B a`, then verify" in result.out and "DIFFERS" not in result.out
+    assert "exmake: 2 of 2 jobs reproducible; 2 skipped" in result.out
+    assert "made before the stable view, not compared: a-1, b-1" in result.err
+    doc = json.loads(project.run("verify", "--json", "a-1", expect=2).out)
+    assert doc["jobs"]["a-1"]["state"] == "skipped" and doc["status"] == "FAILURE"

@@ -9,13 +9,16 @@ missing or is new is named. Nothing a build reads is touched. A scratch
 directory whose job differed or failed is kept for a look (diff it with
 the job's own directory); the others are removed. A job whose input (or
 job script) changed while it ran again is reported as such, not as
-differing: the re-run proves nothing, verify it again. Exit 1 if any job
-is not shown reproducible.
+differing: the re-run proves nothing, verify it again. A job made before
+the stable view (a shell job whose setup.json has no `command`; one without
+`deps/` or `inputs/` links) cannot be compared with a re-run: it is
+skipped with that said, the others are verified. Exit 1 if any job
+verified is not shown reproducible, else 2 if any job was skipped.
 """
 
 from exmake import graph, jobref
 from exmake.commands import open_workspace, print_json
-from exmake.errors import JobFailed
+from exmake.errors import JobFailed, UsageError
 from exmake.rebuilder import current_job, survey
 from exmake.report import Reporter, show_path
 
@@ -27,13 +30,19 @@ def add_arguments(parser):
 
 
 def main(args):
-    from exmake.verify import verify_job
+    from exmake.verify import PredatesView, verify_job
     ws = open_workspace(args, readonly=False)
-    results = []
+    results, skipped = [], {}
     try:
         for jobid in _jobids(ws, args.jobs):
             reporter = Reporter(enabled=False)
-            results.append(verify_job(ws, jobid, reporter))
+            try:
+                results.append(verify_job(ws, jobid, reporter))
+            except PredatesView as exc:
+                skipped[jobid] = str(exc)
+                if not args.json:
+                    print(f"skipped  {exc}")
+                continue
             if not args.json:
                 _print(results[-1])
     finally:
@@ -42,15 +51,21 @@ def main(args):
     changed = [r.jobid for r in bad if r.changed]
     differ = [r.jobid for r in bad if not r.changed]
     if args.json:
-        print_json({"status": "FAILURE" if bad else "SUCCESS", "jobs": {r.jobid: _json(r) for r in results}})
+        jobs = {r.jobid: _json(r) for r in results}
+        jobs.update({jobid: {"reproducible": False, "state": "skipped", "reason": why}
+                     for jobid, why in skipped.items()})
+        print_json({"status": "FAILURE" if bad or skipped else "SUCCESS", "jobs": jobs})
     else:
         unsure = f" ({len(changed)} could not be compared: what it read changed while it ran)" if changed else ""
         print(f"exmake: {len(results) - len(bad)} of {len(results)} job{'s' if len(results) != 1 else ''} "
-              f"reproducible{unsure}")
+              f"reproducible{unsure}" + (f"; {len(skipped)} skipped: made before the stable view, "
+                                         f"remake with exmake -B" if skipped else ""))
     if bad:
         raise JobFailed("; ".join(([f"not reproducible: {', '.join(differ)}"] if differ else []) +
                                   ([f"changed while verified (verify again): {', '.join(changed)}"]
                                    if changed else [])))
+    if skipped:
+        raise UsageError(f"made before the stable view, not compared: {', '.join(skipped)}")
     return 0
 
 
