@@ -295,3 +295,28 @@ def test_verify_skips_a_job_made_before_the_stable_view(project):
     assert "made before the stable view, not compared: a-1, b-1" in result.err
     doc = json.loads(project.run("verify", "--json", "a-1", expect=2).out)
     assert doc["jobs"]["a-1"]["state"] == "skipped" and doc["status"] == "FAILURE"
+
+
+def test_show_says_as_recorded_only_for_a_recorded_output_with_its_hash(project):
+    project.recipe('jobs:\n  a:\n    run: "echo x > a.txt"\n')
+    project.run(expect=0)
+    job = project.root / "work/a-1"
+    os.mkfifo(job / "fifo")
+    (job / "sub").mkdir()
+    (job / "extra.txt").write_text("extra\n")
+
+    def hash_line(path):
+        out = project.run("show", path, expect=0, timeout=20).out  # a FIFO is never opened
+        return next(line for line in out.splitlines() if line.startswith("hash"))
+    assert hash_line("work/a-1/a.txt").endswith("  as recorded")
+    assert hash_line("work/a-1/fifo") == "hash     none: a FIFO, not one of the job's recorded outputs"
+    assert hash_line("work/a-1/sub") == "hash     none: a directory, not one of the job's recorded outputs"
+    assert hash_line("work/a-1/extra.txt").endswith("  a file, not one of the job's recorded outputs")
+    assert hash_line("work/a-1/post.json").endswith("exmake's own record of the job, not one of its outputs")
+    doc = json.loads(project.run("show", "--json", "work/a-1/fifo", expect=0).out)["file"]
+    assert (doc["kind"], doc["state"], doc["digest"], doc["recorded"]) == ("FIFO", "not an output", None, None)
+    (job / "a.txt").unlink()
+    (job / "a.txt").mkdir()
+    line = hash_line("work/a-1/a.txt")
+    assert "a directory now; the job recorded a file there" in line and "as recorded" not in line
+
