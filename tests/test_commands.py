@@ -320,3 +320,19 @@ def test_show_says_as_recorded_only_for_a_recorded_output_with_its_hash(project)
     line = hash_line("work/a-1/a.txt")
     assert "a directory now; the job recorded a file there" in line and "as recorded" not in line
 
+
+def test_show_a_path_in_a_users_directory_named_like_a_job_with_workdir_dot(project):
+    """With `workdir: .`, `backup-2024/` looks like job backup's directory 2024:
+    only a directory holding a setup.json of that very job id is one."""
+    project.recipe('workdir: .\njobs:\n  a:\n    run: "cat {inputs.x} > a.txt"\n    inputs: {x: in.txt}\n')
+    project.write("in.txt", "hello\n")
+    project.write("backup-2024/notes.txt", "hi\n")
+    project.write("experiment-3/setup.json", json.dumps({"format": 1, "jobid": "a-1", "name": "a", "key": "k",
+                                                         "step": {}, "inputs": {}, "deps": {}}))
+    project.run(expect=0)
+    for path in ("backup-2024/notes.txt", "backup-2024", "experiment-3/setup.json"):
+        result = project.run("show", path, expect=2)
+        assert "not in a job directory" in result.err, result
+        assert result.out == ""
+    assert project.run("verify", "backup-2024/notes.txt", expect=2).err.count("not in a job directory") == 1
+    assert "hash     b3:" in project.run("show", "a-1/a.txt", expect=0).out
