@@ -6,7 +6,10 @@ but in `<workdir>/.exmake/verify/<jobid>-<pid>/`, under another job number
 and touching nothing a build reads: no index row, no `-LATEST`, no result
 link. It then compares the new outputs with the hashes the job recorded and
 names each file that differs, is missing or is new: a nondeterministic job
-is found before anyone relies on it (as Nix's `--check` does).
+is found before anyone relies on it (as Nix's `--check` does). The scratch
+directory is locked while verify runs (`retention.hold_verify_scratch`) and
+removed when it is interrupted; one kept after a difference or failure is
+removed by `exmake gc`.
 
 A job is verified against what made it: when the recipe, an input or its
 job script has changed since (its key would differ), it is not re-run; the
@@ -24,7 +27,7 @@ its outputs cannot be compared with one, and it is not re-run
 import os
 import shutil
 
-from exmake import view
+from exmake import retention, view
 from exmake.errors import UsageError
 from exmake.fs.jobdir import JOBID_RE, JobDirs
 from exmake.jobrun import LocalJobRun, job_spec
@@ -99,9 +102,18 @@ def verify_job(ws, jobid, reporter):
         why = explain(setup, now) if now else [f"dependency {m} is new" for m in missing]
         raise UsageError(f"{jobid} is not what the recipe makes now ({'; '.join(why)}): "
                          f"verify checks a job against what made it; build and verify the new one")
-    scratch = os.path.join(ws.jobdirs.meta, "verify", f"{jobid}-{os.getpid()}")
-    shutil.rmtree(scratch, ignore_errors=True)
-    os.makedirs(scratch)
+    scratch = os.path.join(ws.jobdirs.meta, retention.VERIFY_DIR, f"{jobid}-{os.getpid()}")
+    lock = retention.hold_verify_scratch(scratch)  # gc leaves it alone while we run
+    try:
+        return _verify_in(ws, jobid, job, now, post, rebuilder, dep_outcomes, scratch, reporter)
+    except BaseException:  # interrupted, or anything else: nothing of the re-run is worth keeping
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    finally:
+        lock.release()
+
+
+def _verify_in(ws, jobid, job, now, post, rebuilder, dep_outcomes, scratch, reporter):
     number = int(JOBID_RE.match(jobid).group(2))
     scratch_dirs = JobDirs(scratch, numbers_after={job.name: number})
     changed = []

@@ -3,7 +3,10 @@
 import json
 import os
 import shutil
+import signal
+import subprocess
 
+from conftest import wait_for
 from test_build import CHAIN, make_chain
 
 
@@ -336,3 +339,40 @@ def test_show_a_path_in_a_users_directory_named_like_a_job_with_workdir_dot(proj
         assert result.out == ""
     assert project.run("verify", "backup-2024/notes.txt", expect=2).err.count("not in a job directory") == 1
     assert "hash     b3:" in project.run("show", "a-1/a.txt", expect=0).out
+
+
+def test_an_interrupted_verify_leaves_no_scratch_and_gc_removes_kept_scratch(project):
+    root = project.root
+    project.recipe(f"""\
+        jobs:
+          slow:
+            run: "if [ -e '{root}/hold' ]; then touch '{root}/started'; sleep 30; fi; echo same > a.txt"
+          noisy:
+            run: "cat /proc/sys/kernel/random/uuid > b.txt"
+        """)
+    project.run(expect=0)
+    scratch = project.root / "work/.exmake/verify"
+    project.write("hold", "")  # not an input: the key is the same; the re-run sleeps
+    verify = project.popen("verify", "slow-1", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for((root / "started").exists)
+    (root / "started").unlink()
+    verify.send_signal(signal.SIGINT)
+    assert verify.wait(timeout=30) == 130
+    assert list(scratch.iterdir()) == []
+    kept = json.loads(project.run("verify", "--json", "noisy", expect=1).out)["jobs"]["noisy-1"]["scratch"]
+    assert os.path.isdir(kept)
+    running = project.popen("verify", "slow-1", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for((root / "started").exists)
+        dry = project.run("gc", "-n", expect=0).out
+        assert f"would remove verify scratch {os.path.basename(kept)}" in dry and os.path.isdir(kept)
+        out = project.run("gc", expect=0).out
+        assert f"remove verify scratch {os.path.basename(kept)}" in out
+        assert f"keep    verify scratch slow-1-{running.pid} (a verify is running in it)" in out
+        assert "and 1 verify scratch directory" in out
+        assert not os.path.exists(kept)
+        assert [p.name for p in scratch.iterdir()] == [f"slow-1-{running.pid}"]
+    finally:
+        running.send_signal(signal.SIGINT)
+        running.wait(timeout=30)
+    assert list(scratch.iterdir()) == []
