@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -236,3 +237,30 @@ def test_saved_sets_are_ordered_totally_and_unorderable_ones_fall_back_to_plain_
              "assert a in a.peers and sorted(p.name for p in a.peers) == ['a', 'b']; print('ok')")
     loaded = subprocess.run([sys.executable, "-c", check], cwd=project.root, capture_output=True, text=True)
     assert loaded.stdout == "ok\n", loaded.stderr
+
+
+def test_the_readmes_advice_for_an_absolute_path_works_after_the_job(project):
+    """`$(realpath {deps.X})` names the dependency's own directory, which a later
+    job can open; `$PWD/{deps.X}` would name the building directory, gone by then."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    provenance = readme[readme.index("## Provenance"):readme.index("## Commands")]
+    assert "`$(realpath {deps.X})`" in provenance
+    assert "use `\"$PWD/{deps.X}\"`" not in provenance
+    project.recipe("""\
+        jobs:
+          a:
+            run: "cat {inputs.x} > a.txt"
+            inputs: {x: data/in.txt}
+          b:
+            run: "echo $(realpath {deps.a})/a.txt > where.txt; echo $(realpath {inputs.x}) >> where.txt"
+            deps: {a: a}
+            inputs: {x: data/in.txt}
+          c:
+            run: "cd /; cat $(cat $OLDPWD/{deps.b}/where.txt) > $OLDPWD/c.txt"
+            deps: {b: b}
+        """)
+    project.write("data/in.txt", "one\n")
+    project.run(expect=0)
+    assert project.read("work/b-1/where.txt").split() == [
+        os.path.realpath(project.root / "work/a-1/a.txt"), os.path.realpath(project.root / "data/in.txt")]
+    assert project.read("work/c-1/c.txt") == "one\none\n"
