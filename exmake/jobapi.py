@@ -6,7 +6,9 @@
                                              sliced files are `name.<sliceno>`
     job.save(obj, name="result.pickle") / job.load(name="result.pickle")
                                              saved deterministically: sets and
-                                             frozensets in sorted order
+                                             frozensets in a fixed order (plain
+                                             pickle when that cannot be done,
+                                             see stable_dump)
     job.json_save(obj, name) / job.json_load(name)
     job.input_lines(name, encoding="utf-8")  the lines of input `name` that
                                              belong to this slice
@@ -28,27 +30,82 @@ from exmake.slicer.ranges import iter_lines, slice_ranges
 RESULT_NAME = "result.pickle"
 
 
+class _Unstable(Exception):
+    """Sets that cannot be put in an order of their own (a set reached again
+    while its own elements are being ordered: a cycle through a set)."""
+
+
+# Elements of these types, all of one of them, compare totally: sorted by value.
+_TOTALLY_ORDERED = (str, bytes, int)
+
+
 class StablePickler(pickle._Pickler):
     """A pickler whose bytes do not depend on the process's hash seed.
 
     A set pickles in iteration order, which for strings depends on
     PYTHONHASHSEED; job scripts run in a fork of exmake, so each build's
     seed differs and the same result would pickle to other bytes, defeating
-    early cutoff. Sets and frozensets are pickled sorted: by value when the
-    elements compare, else by each element's own stable pickle. This is
-    Python's pure-Python pickler, as the C one never asks `reducer_override`
-    about a set; it is many times slower, so `stable_dump` uses it only for
-    objects that hold a set.
+    early cutoff. Sets and frozensets are pickled sorted, in an order that is
+    total and the same in every process: a set of only strings, only bytes
+    or only ints by value; any other by each element's own pickle, as bytes
+    (itself stable: a set inside an element is sorted the same way). Value
+    order is not used beyond those types, as it is not total for others (a
+    set of frozensets compares by inclusion, NaN with nothing, Decimal NaN
+    raises). Elements whose own pickles are identical are indistinguishable
+    and keep the set's order. This is Python's pure-Python pickler, as the C
+    one never asks `reducer_override` about a set; it is many times slower,
+    so `stable_dump` uses it only for objects that hold a set.
+
+    `keys` (id -> (element, its pickle)) is shared with the picklers that
+    make the elements' keys, so each element is pickled for its key once;
+    `keying` holds the ids whose keys are being made, so a cycle back to one
+    of them raises _Unstable instead of recursing for ever.
     """
+
+    def __init__(self, file, protocol=pickle.HIGHEST_PROTOCOL, keys=None, keying=None):
+        super().__init__(file, protocol=protocol)
+        self.keys = {} if keys is None else keys
+        self.keying = set() if keying is None else keying
+        self.reduced = {}  # id -> set, kept alive so that its id is not reused
 
     def reducer_override(self, obj):
         if type(obj) not in (set, frozenset):
             return NotImplemented
+        if id(obj) in self.reduced:
+            # Not memoized yet, so reached again from its own elements: the
+            # reduction would recurse without end.
+            raise _Unstable("a set that holds itself")
+        self.reduced[id(obj)] = obj
+        return type(obj), (self._ordered(obj),)
+
+    def _ordered(self, items):
+        if len(items) < 2:
+            return list(items)
+        kinds = {type(item) for item in items}
+        if len(kinds) == 1 and kinds.pop() in _TOTALLY_ORDERED:
+            return sorted(items)
+        return sorted(items, key=self._key)
+
+    def _key(self, item):
+        """The element's own pickle: C-pickled when it holds no set (fast, and
+        the same in every process), else with its sets ordered."""
+        known = self.keys.get(id(item))
+        if known is not None:
+            return known[1]
+        if id(item) in self.keying:
+            raise _Unstable("a cycle through a set")
+        self.keying.add(id(item))
         try:
-            items = sorted(obj)
-        except TypeError:  # mixed types: order by what each element pickles to
-            items = sorted(obj, key=stable_dumps)
-        return type(obj), (items,)
+            buffer = io.BytesIO()
+            spotter = _SetSpotter(buffer, protocol=self.proto)
+            spotter.dump(item)
+            if spotter.met_a_set:
+                buffer = io.BytesIO()
+                StablePickler(buffer, self.proto, self.keys, self.keying).dump(item)
+        finally:
+            self.keying.discard(id(item))
+        self.keys[id(item)] = (item, buffer.getvalue())  # the item kept alive: its id stays its own
+        return self.keys[id(item)][1]
 
 
 class _SetSpotter(pickle.Pickler):
@@ -64,17 +121,31 @@ class _SetSpotter(pickle.Pickler):
 
 
 def stable_dump(obj, file):
-    """Pickle `obj` into `file` (seekable) the same whatever the hash seed."""
+    """Pickle `obj` into `file` (seekable) the same whatever the hash seed.
+
+    When its sets cannot be ordered (a cycle through a set, nesting too deep
+    for the pure-Python pickler, anything it raises), `obj` is saved as plain
+    pickle does, sets in iteration order: the result is still saved and the
+    job does not fail for it, but its bytes may differ from run to run (and
+    so defeat early cutoff for what reads it). A result that plain pickle
+    cannot save fails as it always would."""
+    start = file.tell()
     spotter = _SetSpotter(file, protocol=pickle.HIGHEST_PROTOCOL)
     spotter.dump(obj)
-    if spotter.met_a_set:  # again, with sets sorted
-        file.seek(0)
-        file.truncate()
-        StablePickler(file, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    if not spotter.met_a_set:
+        return
+    buffer = io.BytesIO()
+    try:
+        StablePickler(buffer, pickle.HIGHEST_PROTOCOL).dump(obj)
+    except Exception:  # RecursionError included: keep the plain pickle already written
+        return
+    file.seek(start)
+    file.truncate()
+    file.write(buffer.getbuffer())
 
 
 def stable_dumps(obj):
-    """`obj` pickled the same whatever the hash seed."""
+    """`obj` pickled the same whatever the hash seed (see stable_dump)."""
     buffer = io.BytesIO()
     stable_dump(obj, buffer)
     return buffer.getvalue()

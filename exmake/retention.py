@@ -15,6 +15,11 @@ the workdir goes. A
 directory is first renamed into `.exmake/trash/` (atomic: no half-deleted
 job ever stands under its name), then deleted; a kill mid-way leaves only
 trash, which the next gc empties. Nothing outside the workdir is touched.
+
+`exmake verify`'s scratch directories (`.exmake/verify/<jobid>-<pid>/`)
+go too, the ones kept on purpose after a difference included, except one
+a running verify holds: each verify holds an flock on `<scratch>/.verify.lock`
+while it runs (the kernel drops it when verify exits, however it ends).
 """
 
 import os
@@ -22,6 +27,7 @@ import shutil
 
 from exmake.fs import atomic
 from exmake.fs.jobdir import JOBID_RE, listing
+from exmake.fs.locks import KeyLock, is_locked
 from exmake.fs.publish import links_into
 from exmake.fs.records import SETUP, check_setup
 
@@ -131,6 +137,57 @@ def remove(ws, jobids):
                 rows.append((table, key, None))
     ws.store.put_many(rows)
     return freed
+
+
+VERIFY_DIR = "verify"  # in <workdir>/.exmake/
+VERIFY_LOCK = ".verify.lock"
+
+
+def hold_verify_scratch(scratch):
+    """Make `scratch` afresh (empty) and lock it for a running verify; the KeyLock.
+    gc may move an unlocked scratch directory away between making it and
+    locking it: then the lock file is no longer at its path, and this starts
+    again."""
+    while True:
+        shutil.rmtree(scratch, ignore_errors=True)
+        lock = KeyLock(scratch, VERIFY_LOCK)  # makes the directory
+        lock.acquire()
+        try:
+            if os.stat(lock.path).st_ino == os.fstat(lock.fd).st_ino:
+                return lock
+        except FileNotFoundError:
+            pass
+        lock.release()
+
+
+def collect_verify_scratch(meta, dry_run=False):
+    """[(name, bytes)] of the verify scratch directories in `meta` moved to the
+    trash (with `dry_run`, that would be), and [name] of those a running verify
+    holds, left alone."""
+    root, trash = os.path.join(meta, VERIFY_DIR), os.path.join(meta, "trash")
+    gone, held = [], []
+    for name in listing(root) if os.path.isdir(root) else []:
+        path = os.path.join(root, name)
+        if os.path.islink(path) or not os.path.isdir(path):
+            continue
+        if dry_run:  # look, write nothing (not even a lock file)
+            if is_locked(os.path.join(path, VERIFY_LOCK)):
+                held.append(name)
+            else:
+                gone.append((name, directory_bytes(path)))
+            continue
+        lock = KeyLock(path, VERIFY_LOCK)
+        if not lock.acquire(blocking=False):
+            held.append(name)
+            continue
+        try:  # moved while locked: a verify starting now finds its lock file gone and starts again
+            size = directory_bytes(path)
+            os.makedirs(trash, exist_ok=True)
+            os.rename(path, os.path.join(trash, f"verify-{name}-{os.getpid()}-{len(gone)}"))
+            gone.append((name, size))
+        finally:
+            lock.release()
+    return gone, held
 
 
 def empty_trash(trash):

@@ -2,7 +2,11 @@
 
 import json
 import os
+import shutil
+import signal
+import subprocess
 
+from conftest import wait_for
 from test_build import CHAIN, make_chain
 
 
@@ -231,3 +235,144 @@ def test_verify_refuses_a_job_the_recipe_no_longer_makes(project):
     project.recipe('jobs:\n  a:\n    run: "echo 2 > a.txt"\n')
     result = project.run("verify", "a-1", expect=2)
     assert "a-1 is not what the recipe makes now (command changed)" in result.err
+
+
+def test_verify_reports_an_input_edited_while_it_reran_not_a_difference(project):
+    """The check a build makes before it records a job (did what it read
+    change while it ran?) holds in verify too: the re-run proves nothing."""
+    root = project.root
+    project.recipe(f"""\
+        jobs:
+          a:
+            run: "if [ -e '{root}/edit' ]; then echo two more > '{root}/data/in.txt'; fi; cat {{inputs.x}} > a.txt"
+            inputs: {{x: data/in.txt}}
+        """)
+    project.write("data/in.txt", "one\n")
+    project.run(expect=0)
+    project.write("edit", "")
+    result = project.run("verify", "a-1", expect=1)
+    assert "changed  a-1: cannot compare, data/in.txt changed while the job ran; run verify again" in result.out
+    assert "DIFFERS" not in result.out and "differs" not in result.out
+    assert "changed while verified (verify again): a-1" in result.err and "not reproducible" not in result.err
+    assert not list((root / "work/.exmake/verify").iterdir())
+    # The input now is the edited one: a-1 is no longer what the recipe makes.
+    assert "not what the recipe makes now (input data/in.txt changed)" in project.run("verify", "a-1", expect=2).err
+    project.write("data/in.txt", "one\n")
+    doc = json.loads(project.run("verify", "--json", "a-1", expect=1).out)
+    assert doc["jobs"]["a-1"]["state"] == "changed" and not doc["jobs"]["a-1"]["differences"]
+
+
+def test_verify_skips_a_job_made_before_the_stable_view(project):
+    """A job made with absolute paths (setup.json without `command`, no deps/
+    or inputs/ links) would differ from any re-run: verify says why instead of
+    reporting false differences; jobs made since are verified as ever."""
+    project.recipe("""\
+        jobs:
+          a:
+            run: "echo {inputs.x} > a.txt"
+            inputs: {x: data/in.txt}
+          fan:
+            foreach: {v: [p, q]}
+            run: "echo {each.v} > v.txt"
+          b:
+            method: b.py
+            deps: {a: a, fans: "fan@*"}
+        """)
+    project.write("data/in.txt", "one\n")
+    project.write("b.py", """\
+        def synthesis(job, deps):
+            return [deps.a.path] + [d.path for d in deps.fans]
+        """)
+    project.run(expect=0)
+    assert "exmake: 4 of 4 jobs reproducible" in project.run("verify", expect=0).out
+    work = project.root / "work"
+    setup = json.loads((work / "a-1/setup.json").read_text())
+    del setup["command"]  # as before the stable view; the key is the same
+    (work / "a-1/setup.json").write_text(json.dumps(setup))
+    shutil.rmtree(work / "b-1/deps")
+    result = project.run("verify", expect=2)
+    assert "skipped  a-1 was made before the stable view" in result.out
+    assert "skipped  b-1 was made before the stable view" in result.out
+    assert "remake it with `exmake -B a`, then verify" in result.out and "DIFFERS" not in result.out
+    assert "exmake: 2 of 2 jobs reproducible; 2 skipped" in result.out
+    assert "made before the stable view, not compared: a-1, b-1" in result.err
+    doc = json.loads(project.run("verify", "--json", "a-1", expect=2).out)
+    assert doc["jobs"]["a-1"]["state"] == "skipped" and doc["status"] == "FAILURE"
+
+
+def test_show_says_as_recorded_only_for_a_recorded_output_with_its_hash(project):
+    project.recipe('jobs:\n  a:\n    run: "echo x > a.txt"\n')
+    project.run(expect=0)
+    job = project.root / "work/a-1"
+    os.mkfifo(job / "fifo")
+    (job / "sub").mkdir()
+    (job / "extra.txt").write_text("extra\n")
+
+    def hash_line(path):
+        out = project.run("show", path, expect=0, timeout=20).out  # a FIFO is never opened
+        return next(line for line in out.splitlines() if line.startswith("hash"))
+    assert hash_line("work/a-1/a.txt").endswith("  as recorded")
+    assert hash_line("work/a-1/fifo") == "hash     none: a FIFO, not one of the job's recorded outputs"
+    assert hash_line("work/a-1/sub") == "hash     none: a directory, not one of the job's recorded outputs"
+    assert hash_line("work/a-1/extra.txt").endswith("  a file, not one of the job's recorded outputs")
+    assert hash_line("work/a-1/post.json").endswith("exmake's own record of the job, not one of its outputs")
+    doc = json.loads(project.run("show", "--json", "work/a-1/fifo", expect=0).out)["file"]
+    assert (doc["kind"], doc["state"], doc["digest"], doc["recorded"]) == ("FIFO", "not an output", None, None)
+    (job / "a.txt").unlink()
+    (job / "a.txt").mkdir()
+    line = hash_line("work/a-1/a.txt")
+    assert "a directory now; the job recorded a file there" in line and "as recorded" not in line
+
+
+def test_show_a_path_in_a_users_directory_named_like_a_job_with_workdir_dot(project):
+    """With `workdir: .`, `backup-2024/` looks like job backup's directory 2024:
+    only a directory holding a setup.json of that very job id is one."""
+    project.recipe('workdir: .\njobs:\n  a:\n    run: "cat {inputs.x} > a.txt"\n    inputs: {x: in.txt}\n')
+    project.write("in.txt", "hello\n")
+    project.write("backup-2024/notes.txt", "hi\n")
+    project.write("experiment-3/setup.json", json.dumps({"format": 1, "jobid": "a-1", "name": "a", "key": "k",
+                                                         "step": {}, "inputs": {}, "deps": {}}))
+    project.run(expect=0)
+    for path in ("backup-2024/notes.txt", "backup-2024", "experiment-3/setup.json"):
+        result = project.run("show", path, expect=2)
+        assert "not in a job directory" in result.err, result
+        assert result.out == ""
+    assert project.run("verify", "backup-2024/notes.txt", expect=2).err.count("not in a job directory") == 1
+    assert "hash     b3:" in project.run("show", "a-1/a.txt", expect=0).out
+
+
+def test_an_interrupted_verify_leaves_no_scratch_and_gc_removes_kept_scratch(project):
+    root = project.root
+    project.recipe(f"""\
+        jobs:
+          slow:
+            run: "if [ -e '{root}/hold' ]; then touch '{root}/started'; sleep 30; fi; echo same > a.txt"
+          noisy:
+            run: "cat /proc/sys/kernel/random/uuid > b.txt"
+        """)
+    project.run(expect=0)
+    scratch = project.root / "work/.exmake/verify"
+    project.write("hold", "")  # not an input: the key is the same; the re-run sleeps
+    verify = project.popen("verify", "slow-1", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for((root / "started").exists)
+    (root / "started").unlink()
+    verify.send_signal(signal.SIGINT)
+    assert verify.wait(timeout=30) == 130
+    assert list(scratch.iterdir()) == []
+    kept = json.loads(project.run("verify", "--json", "noisy", expect=1).out)["jobs"]["noisy-1"]["scratch"]
+    assert os.path.isdir(kept)
+    running = project.popen("verify", "slow-1", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for((root / "started").exists)
+        dry = project.run("gc", "-n", expect=0).out
+        assert f"would remove verify scratch {os.path.basename(kept)}" in dry and os.path.isdir(kept)
+        out = project.run("gc", expect=0).out
+        assert f"remove verify scratch {os.path.basename(kept)}" in out
+        assert f"keep    verify scratch slow-1-{running.pid} (a verify is running in it)" in out
+        assert "and 1 verify scratch directory" in out
+        assert not os.path.exists(kept)
+        assert [p.name for p in scratch.iterdir()] == [f"slow-1-{running.pid}"]
+    finally:
+        running.send_signal(signal.SIGINT)
+        running.wait(timeout=30)
+    assert list(scratch.iterdir()) == []

@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -236,3 +238,71 @@ def test_dry_run_prints_what_then_runs_for_a_glob_inside_a_word(project):
     shown = subprocess.run(["bash", "-c", printed.replace("python3 inputs/tool/argv.py", "printf '%s\\n'")],
                            capture_output=True, text=True).stdout.split()
     assert ran == shown == ["--in=inputs/g/a.txt", "inputs/g/b.txt"], (printed, ran, shown)
+def test_saved_sets_are_ordered_totally_and_unorderable_ones_fall_back_to_plain_pickle(project):
+    """Frozensets compare by inclusion (not a total order), Decimal NaN raises on
+    comparison, and a cycle through a set never ends: the first must still give
+    the same bytes under every hash seed, the others must still be saved."""
+    project.recipe("""\
+        jobs:
+          fsets:
+            method: fsets.py
+          cycle:
+            method: cycle.py
+        """)
+    project.write("fsets.py", """\
+        from decimal import Decimal
+        def synthesis():
+            return ({frozenset({"alpha"}), frozenset({"beta"}), frozenset({"gamma"}),
+                     frozenset({"delta"}), frozenset({"eps"}), frozenset({"eps", "zeta"})},
+                    {Decimal("NaN"), Decimal(1), Decimal("2.5")}, {float("nan"), 1.0, "one", ("t", 1)})
+        """)
+    project.write("cycle.py", """\
+        class Node:
+            def __init__(self, name):
+                self.name = name
+        def synthesis():
+            a, b = Node("a"), Node("b")
+            a.peers = {a, b}
+            b.peers = {a}
+            return a
+        """)
+    project.run(expect=0, env={"PYTHONHASHSEED": "1"})
+    first = (project.root / "work/fsets-1/result.pickle").read_bytes()
+    for n in range(2, 6):
+        project.run("-B", "fsets", expect=0, env={"PYTHONHASHSEED": str(n * 7919)})
+        assert (project.root / f"work/fsets-{n}/result.pickle").read_bytes() == first
+    check = ("import importlib.util, pickle, sys;"
+             "spec = importlib.util.spec_from_file_location('exmake_job_script', 'cycle.py');"
+             "sys.modules[spec.name] = module = importlib.util.module_from_spec(spec);"
+             "spec.loader.exec_module(module);"
+             "a = pickle.load(open('work/cycle-1/result.pickle', 'rb'));"
+             "assert a in a.peers and sorted(p.name for p in a.peers) == ['a', 'b']; print('ok')")
+    loaded = subprocess.run([sys.executable, "-c", check], cwd=project.root, capture_output=True, text=True)
+    assert loaded.stdout == "ok\n", loaded.stderr
+
+
+def test_the_readmes_advice_for_an_absolute_path_works_after_the_job(project):
+    """`$(realpath {deps.X})` names the dependency's own directory, which a later
+    job can open; `$PWD/{deps.X}` would name the building directory, gone by then."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    provenance = readme[readme.index("## Provenance"):readme.index("## Commands")]
+    assert "`$(realpath {deps.X})`" in provenance
+    assert "use `\"$PWD/{deps.X}\"`" not in provenance
+    project.recipe("""\
+        jobs:
+          a:
+            run: "cat {inputs.x} > a.txt"
+            inputs: {x: data/in.txt}
+          b:
+            run: "echo $(realpath {deps.a})/a.txt > where.txt; echo $(realpath {inputs.x}) >> where.txt"
+            deps: {a: a}
+            inputs: {x: data/in.txt}
+          c:
+            run: "cd /; cat $(cat $OLDPWD/{deps.b}/where.txt) > $OLDPWD/c.txt"
+            deps: {b: b}
+        """)
+    project.write("data/in.txt", "one\n")
+    project.run(expect=0)
+    assert project.read("work/b-1/where.txt").split() == [
+        os.path.realpath(project.root / "work/a-1/a.txt"), os.path.realpath(project.root / "data/in.txt")]
+    assert project.read("work/c-1/c.txt") == "one\none\n"

@@ -3,8 +3,11 @@
 Kept: each recipe job's current fresh job, every job a result or -LATEST
 link points into, every job of the newest --keep entries of each build-log
 list, failed or unfinished jobs made since the newest build, and every job
-a kept job depends on (its setup.json `deps`, transitively). Use
---dry-run to see the list first. Never touches anything outside the workdir.
+a kept job depends on (its setup.json `deps`, transitively). Also removed:
+`exmake verify`'s scratch directories in <workdir>/.exmake/verify/, those
+kept on purpose after a job differed or failed included, except one a
+running verify holds. Use --dry-run to see the list first. Never touches
+anything outside the workdir.
 """
 
 import os
@@ -43,12 +46,19 @@ def main(args):
             print(f"  {'would remove' if args.dry_run else 'remove'} {jobid:<24} {_size(sizes[jobid])}")
         if not args.dry_run and remove:
             retention.remove(ws, remove)
+        scratch, held = retention.collect_verify_scratch(ws.jobdirs.meta, dry_run=args.dry_run)
+        for name, size in scratch:
+            print(f"  {'would remove' if args.dry_run else 'remove'} verify scratch {name:<12} {_size(size)}")
+        for name in held:
+            print(f"  keep    verify scratch {name} (a verify is running in it)")
         if not args.dry_run:
             ws.jobdirs.clean_stale()  # only reservations recorded as exmake's (see exmake.fs.jobdir)
             retention.empty_trash(os.path.join(ws.jobdirs.meta, "trash"))
         verb = "would free" if args.dry_run else "freed"
-        print(f"exmake gc: {len(remove)} of {len(keep) + len(remove)} job directories, "
-              f"{verb} {_size(sum(sizes.values()))}")
+        extra = f" and {len(scratch)} verify scratch director{'ies' if len(scratch) != 1 else 'y'}" \
+            if scratch else ""
+        print(f"exmake gc: {len(remove)} of {len(keep) + len(remove)} job directories{extra}, "
+              f"{verb} {_size(sum(sizes.values()) + sum(size for _, size in scratch))}")
     finally:
         ws.close()
     return 0

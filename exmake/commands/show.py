@@ -3,7 +3,11 @@
 JOB is NAME (its current fresh job or, if its latest attempt failed, that
 attempt), NAME-N, or NAME-LATEST. PATH is a published result or any file
 in a job directory (a path holds a `/`, or is no job of the recipe): show
-then also prints the file's own hash beside the one its job recorded.
+then also prints the file's own hash beside the one its job recorded, and
+says "as recorded" only for one of the job's recorded outputs whose hash is
+the recorded one; anything else in the directory (a directory, a FIFO,
+exmake's own records, a file the job did not record) is named for what it
+is, and a FIFO or device is never opened.
 For each job: its id, its command as it ran (and the template it came
 from) or its job script with the code digest, options, env, inputs with
 their content hashes, the job ids of its dependencies (`--tree`: theirs
@@ -12,6 +16,7 @@ its result and outputs.
 """
 
 import os
+import stat
 
 from exmake import jobref
 from exmake.commands import open_workspace, print_json
@@ -55,14 +60,32 @@ def _job(ws, jobid):
             "post": ws.jobdirs.read_post(jobid), "log": log}
 
 
+KINDS = ((stat.S_ISREG, "file"), (stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"),
+         (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
+RECORDS = ("setup.json", "post.json")
+
+
 def _file(ws, given, jobid, inside):
-    """The file's hash now and as its job recorded it (None for the job directory itself)."""
+    """The file's kind and hash now, and the hash its job recorded (None for
+    the job directory itself). `state`: "as recorded" (a recorded output, the
+    same bytes), "changed" (a recorded output, other bytes or no longer a
+    file), "record" (setup.json, post.json) or "not an output"."""
     if inside is None:
         return None
     path = os.path.join(ws.jobdirs.path(jobid), inside)
     recorded = dict(map(tuple, (ws.jobdirs.read_post(jobid) or {}).get("outputs", []))).get(inside)
-    digest = hash_file(path) if os.path.isfile(path) else None
-    return {"given": given, "path": path, "in_job": inside, "digest": digest, "recorded": recorded}
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = 0
+    kind = next((name for test, name in KINDS if test(mode)), "something else")
+    digest = hash_file(path) if kind == "file" else None  # never open a FIFO or a device
+    if recorded is not None:
+        state = "as recorded" if digest == recorded else "changed"
+    else:
+        state = "record" if inside in RECORDS else "not an output"
+    return {"given": given, "path": path, "in_job": inside, "kind": kind, "digest": digest,
+            "recorded": recorded, "state": state}
 
 
 def _tree(ws, jobid, seen=None):
@@ -80,10 +103,19 @@ def _print(doc):
     found, setup, post, path = doc["file"], doc["setup"], doc["post"], doc["path"]
     if found:
         print(f"file     {show_path(found['given'])}  ({found['in_job']} of {doc['jobid']})")
-        state = "as recorded" if found["digest"] == found["recorded"] else \
-            "not an output of the job" if found["recorded"] is None else \
-            f"CHANGED since the job made it ({found['recorded'][:22]} recorded)"
-        print(f"hash     {found['digest']}  {state}")
+        kind, state, recorded = found["kind"], found["state"], found["recorded"]
+        if state == "as recorded":
+            print(f"hash     {found['digest']}  as recorded")
+        elif state == "changed" and kind == "file":
+            print(f"hash     {found['digest']}  CHANGED since the job made it ({recorded[:22]} recorded)")
+        elif state == "changed":
+            print(f"hash     none: a {kind} now; the job recorded a file there ({recorded[:22]}): "
+                  "CHANGED since the job made it")
+        elif state == "record":
+            print(f"hash     {found['digest']}  exmake's own record of the job, not one of its outputs")
+        else:
+            what = f"hash     {found['digest']}  a file" if kind == "file" else f"hash     none: a {kind}"
+            print(f"{what}, not one of the job's recorded outputs")
     print(f"job      {doc['jobid']}")
     print(f"path     {show_path(path)}")
     if setup:

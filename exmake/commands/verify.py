@@ -7,13 +7,18 @@ as a build would run it, under another job number, in
 `<workdir>/.exmake/verify/`, and each output file that differs, is
 missing or is new is named. Nothing a build reads is touched. A scratch
 directory whose job differed or failed is kept for a look (diff it with
-the job's own directory); the others are removed. Exit 1 if any job is not
-reproducible.
+the job's own directory); the others are removed. A job whose input (or
+job script) changed while it ran again is reported as such, not as
+differing: the re-run proves nothing, verify it again. A job made before
+the stable view (a shell job whose setup.json has no `command`; one without
+`deps/` or `inputs/` links) cannot be compared with a re-run: it is
+skipped with that said, the others are verified. Exit 1 if any job
+verified is not shown reproducible, else 2 if any job was skipped.
 """
 
 from exmake import graph, jobref
 from exmake.commands import open_workspace, print_json
-from exmake.errors import JobFailed
+from exmake.errors import JobFailed, UsageError
 from exmake.rebuilder import current_job, survey
 from exmake.report import Reporter, show_path
 
@@ -25,25 +30,42 @@ def add_arguments(parser):
 
 
 def main(args):
-    from exmake.verify import verify_job
+    from exmake.verify import PredatesView, verify_job
     ws = open_workspace(args, readonly=False)
-    results = []
+    results, skipped = [], {}
     try:
         for jobid in _jobids(ws, args.jobs):
             reporter = Reporter(enabled=False)
-            results.append(verify_job(ws, jobid, reporter))
+            try:
+                results.append(verify_job(ws, jobid, reporter))
+            except PredatesView as exc:
+                skipped[jobid] = str(exc)
+                if not args.json:
+                    print(f"skipped  {exc}")
+                continue
             if not args.json:
                 _print(results[-1])
     finally:
         ws.close()
     bad = [r for r in results if not r.reproducible]
+    changed = [r.jobid for r in bad if r.changed]
+    differ = [r.jobid for r in bad if not r.changed]
     if args.json:
-        print_json({"status": "FAILURE" if bad else "SUCCESS", "jobs": {r.jobid: _json(r) for r in results}})
+        jobs = {r.jobid: _json(r) for r in results}
+        jobs.update({jobid: {"reproducible": False, "state": "skipped", "reason": why}
+                     for jobid, why in skipped.items()})
+        print_json({"status": "FAILURE" if bad or skipped else "SUCCESS", "jobs": jobs})
     else:
+        unsure = f" ({len(changed)} could not be compared: what it read changed while it ran)" if changed else ""
         print(f"exmake: {len(results) - len(bad)} of {len(results)} job{'s' if len(results) != 1 else ''} "
-              f"reproducible")
+              f"reproducible{unsure}" + (f"; {len(skipped)} skipped: made before the stable view, "
+                                         f"remake with exmake -B" if skipped else ""))
     if bad:
-        raise JobFailed(f"not reproducible: {', '.join(r.jobid for r in bad)}")
+        raise JobFailed("; ".join(([f"not reproducible: {', '.join(differ)}"] if differ else []) +
+                                  ([f"changed while verified (verify again): {', '.join(changed)}"]
+                                   if changed else [])))
+    if skipped:
+        raise UsageError(f"made before the stable view, not compared: {', '.join(skipped)}")
     return 0
 
 
@@ -58,6 +80,9 @@ def _jobids(ws, refs):
 
 def _print(result):
     outcome = result.outcome
+    if result.changed:
+        print(f"changed  {result.jobid}: cannot compare, {result.changed.replace('run exmake', 'run verify')}")
+        return
     if outcome.state != "built":
         print(f"failed   {result.jobid}: ran again and failed: {outcome.detail.get('reason')}")
         print(f"         kept in {show_path(result.scratch)}")
@@ -74,7 +99,8 @@ def _print(result):
 
 
 def _json(result):
-    return {"reproducible": result.reproducible, "state": result.outcome.state,
-            "reason": result.outcome.detail.get("reason") if result.outcome.detail else None,
+    return {"reproducible": result.reproducible,
+            "state": "changed" if result.changed else result.outcome.state,
+            "reason": result.changed or (result.outcome.detail.get("reason") if result.outcome.detail else None),
             "same": result.same, "scratch": result.scratch,
             "differences": [{"path": p, "recorded": a, "now": b} for p, a, b in result.differences]}
