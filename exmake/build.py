@@ -26,8 +26,10 @@ from exmake.schedule import Scheduler
 from exmake.report import status_tree
 from exmake.resources import format_mem, requested_cores
 from exmake.signals import SignalGuard
+from exmake.usage import JobUsage
 
 PROGRESS_TICK_S = 0.2   # how often a progress bar is redrawn while jobs run
+NO_SLOTS = {"cores": 0, "mem": 0}
 
 
 class BuildOptions:
@@ -57,6 +59,7 @@ class Build:
         self.started_ns = time.time_ns()
         self.keys = {}            # job name -> key, for the build log
         self.rebuilder = Rebuilder(ws)  # the one place that says whether a job is fresh
+        self.verdicts = {}              # job name -> Verdict taken while it waited for slots
 
     def run(self, targets):
         """Build `targets` (job names); returns {name: Outcome} in build order."""
@@ -66,11 +69,12 @@ class Build:
         deps = {name: list(self.recipe.jobs[name].deps.values()) for name in order}
         self.needs = {name: self.need(self.recipe.jobs[name]) for name in order}
         scheduler = self.scheduler = Scheduler(order, deps, self.options.jobs, self.options.keep_going,
-                                               needs=self.needs.__getitem__,
+                                               needs=self.slots_for,
                                                capacity={"cores": self.options.jobs, "mem": self.options.mem_mib})
         started = time.monotonic()
         self.external = self.rebuilder.resolve_external(order)
         self.ws.enter_build()
+        JobUsage.sweep_left_behind()  # the empty cgroups of SIGKILLed builds
         self.reporter.start(len(order))
         for name in order:
             for note in self.capped(self.recipe.jobs[name]):
@@ -139,10 +143,25 @@ class Build:
         """{local: Outcome} of every dependency of `job`, in-recipe and from the log."""
         return self.rebuilder.dep_outcomes_of(job, dep_outcomes)
 
+    def slots_for(self, name):
+        """The slots a ready job holds from its start: none if it will be reused
+        (waiting for cores it will not use would hold back the jobs behind it),
+        else its need. The verdict is kept for `begin`."""
+        job = self.recipe.jobs[name]
+        if name not in self.verdicts:
+            dep_outcomes = {dep: self.scheduler.outcomes[dep] for dep in job.deps.values()}
+            if any(o.state not in ("built", "reused") for o in dep_outcomes.values()):
+                return NO_SLOTS  # it will be skipped
+            self.verdicts[name] = self.rebuilder.decide(job, dep_outcomes, self.forced(name))
+        return NO_SLOTS if self.verdicts[name].fresh else self.needs[name]
+
+    def forced(self, name):
+        return self.options.force and (not self.options.only or name == self.options.only)
+
     def begin(self, name, dep_outcomes):
         job = self.recipe.jobs[name]
-        forced = self.options.force and (not self.options.only or name == self.options.only)
-        verdict = self.rebuilder.decide(job, dep_outcomes, forced)
+        forced = self.forced(name)
+        verdict = self.verdicts.pop(name, None) or self.rebuilder.decide(job, dep_outcomes, forced)
         if verdict.problem:
             return Outcome("failed", reasons=[verdict.problem], detail={"reason": verdict.problem})
         self.keys[name] = verdict.key

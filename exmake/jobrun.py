@@ -242,6 +242,7 @@ class LocalJobRun:
         self.usage.sample()
         self.next_sample = now + SAMPLE_INTERVAL_S
         if self.usage.over():
+            self.usage.kill_counted()  # its own process groups too, not only the leaders'
             for p in self.processes:
                 p.kill("memory limit exceeded")
 

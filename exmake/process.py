@@ -88,6 +88,9 @@ class Process:
             except OSError as exc:  # command not found, not executable
                 err.write(f"exmake: cannot run {argv[0]}: {exc.strerror}\n".encode())
                 return cls(None, label, exc)
+            except subprocess.SubprocessError as exc:  # in_child failed (a cgroup it could not join)
+                err.write(f"exmake: cannot start {argv[0]}: {exc}\n".encode())
+                return cls(None, label, exc)
         popen.returncode = 0  # we reap it ourselves; keep Popen from trying later
         return cls(popen.pid, label)
 

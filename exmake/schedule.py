@@ -135,7 +135,10 @@ class Scheduler:
             if not all(dep in self.outcomes for dep in self.deps[name]):
                 continue
             # More than there is would wait for ever: the build caps it (with a note).
-            need = {r: min(n, self.slots.capacity[r]) for r, n in self.needs(name).items()}
+            # A job about to be skipped or cancelled holds nothing.
+            blocked = name in self.cancelled or any(
+                self.outcomes[dep].state in ("failed", "skipped", "cancelled") for dep in self.deps[name])
+            need = {r: 0 if blocked else min(n, self.slots.capacity[r]) for r, n in self.needs(name).items()}
             if self.slots.take(name, need):
                 del pending[index]
                 self.held[name] = need

@@ -49,6 +49,15 @@ class JobUsage:
         self.rss_bytes = 0          # at the last sample
         self.cpu_s = 0.0            # user + system seconds so far, at the last sample
         self.sampled_over = False
+        self.samples = 0            # how many samples were taken
+        self.counted = []           # the pids the last sample counted
+
+    @staticmethod
+    def sweep_left_behind():
+        """Remove the empty job cgroups SIGKILLed exmakes left (each build's start)."""
+        parent = memory_parent() if os.environ.get(LIMIT_ENV) != "sampling" else None
+        if parent is not None:
+            sweep(parent)
 
     @classmethod
     def open(cls, limit_bytes, label):
@@ -81,13 +90,20 @@ class JobUsage:
         self.sessions.add(session_id)
 
     def sample(self):
-        """Sum the job's resident memory now; returns the sum in bytes."""
+        """Sum the job's memory now; returns the sum in bytes. Each process counts
+        its proportional set size (PSS), not its RSS: pages a forked job script
+        still shares with exmake, or its slices with each other, count once
+        in all, not once per process (where the kernel has no smaps_rollup,
+        RSS it is)."""
         pids = self.cgroup.pids() if self.cgroup else None
-        total, ticks = 0, 0
-        for session, rss, cpu_ticks in _processes(pids):
+        total, ticks, counted = 0, 0, []
+        for pid, session, rss, cpu_ticks in _processes(pids):
             if pids is not None or session in self.sessions:
-                total += rss
+                total += _pss(pid, rss)
                 ticks += cpu_ticks
+                counted.append(pid)
+        self.counted = counted
+        self.samples += 1
         self.rss_bytes, self.cpu_s = total, ticks / CLOCK_TICKS
         self.peak_bytes = max(self.peak_bytes, total)
         if self.limit_bytes and not self.cgroup and total > self.limit_bytes:
@@ -100,9 +116,24 @@ class JobUsage:
             return self.cgroup.oom_kills() > 0
         return self.sampled_over
 
+    def kill_counted(self):
+        """SIGKILL every process the last sample counted: a job over its limit may
+        have started process groups of its own, which its leader's group signal
+        would miss. (A process that left the job's session with setsid is not
+        counted, nor killed: only a cgroup holds those.)"""
+        for pid in self.counted:
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+
     def peak(self, rusages=()):
-        """The job's peak resident memory in bytes, from samples and rusages."""
-        peaks = [self.peak_bytes] + [r.ru_maxrss * KIB for r in rusages if r is not None]
+        """The job's peak memory in bytes: from samples when there were any. An
+        rusage's ru_maxrss is used only for a job too short to be sampled: the
+        kernel carries the high-water mark of the memory a process had before
+        it exec'd into it, so a job spawned from exmake reports exmake's size."""
+        peaks = [self.peak_bytes] if self.samples else [r.ru_maxrss * KIB for r in rusages if r is not None]
+        peaks.append(self.peak_bytes)
         if self.cgroup and self.over():
             peaks.append(self.cgroup.peak_bytes())  # held at the limit: what it reached before dying
         return max(peaks)
@@ -141,6 +172,18 @@ def _processes(pids=None):
         # The command name may hold spaces and parentheses: fields follow its last ')'.
         fields = text[text.rfind(b")") + 2:].split()
         try:
-            yield int(fields[3]), int(fields[21]) * PAGE_BYTES, sum(int(x) for x in fields[11:15])
+            yield pid, int(fields[3]), int(fields[21]) * PAGE_BYTES, sum(int(x) for x in fields[11:15])
         except (IndexError, ValueError):
             continue
+
+
+def _pss(pid, rss):
+    """A process's proportional set size in bytes, from /proc/PID/smaps_rollup; `rss` if unknown."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * KIB
+    except (OSError, ValueError, IndexError):
+        pass
+    return rss

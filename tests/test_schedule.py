@@ -125,3 +125,21 @@ def test_a_bad_mem_budget_is_a_usage_error(project):
     project.recipe('jobs:\n  a:\n    run: "true"\n')
     result = project.run("--mem", "lots", expect=2)
     assert "--mem lots: 'lots' is not a size" in result.err
+
+
+# -- found by reviewing the slots ---------------------------------------------------------
+
+def test_a_job_about_to_be_reused_or_skipped_holds_no_slots(project):
+    """A reused job waited for all the cores it would have needed, and a job about
+    to be skipped became the head that held freed cores back."""
+    recipe(project, {"big": job(0.1, cores=2)})
+    project.run("-j", "2", expect=0)
+    recipe(project, {"big": job(0.1, cores=2), "long": job(2.0),
+                     "after": "    run: 'cat {deps.b}/stamps > seen'\n    deps: {b: big}\n"})
+    result = project.run("-j", "2", "--json", expect=0)
+    states = {n: j["state"] for n, j in json.loads(result.out)["jobs"].items()}
+    assert states == {"big": "reused", "long": "built", "after": "built"}
+    from datetime import datetime
+    seen = datetime.fromisoformat(json.loads(project.read("work/after-1/post.json"))["start"])
+    long_end = datetime.fromisoformat(json.loads(project.read("work/long-1/post.json"))["end"])
+    assert seen < long_end  # `after` ran beside `long`, not after it

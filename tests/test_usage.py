@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -170,3 +171,40 @@ def test_a_sigkilled_builds_cgroup_is_swept_by_the_next_build(project):
     project.recipe('jobs:\n  other:\n    run: "true"\n    resources: {mem: 100M}\n')
     project.run(expect=0)
     assert leftover_cgroups() == []
+
+
+# -- found by reviewing the memory limit -----------------------------------------------------
+
+def test_sampling_kills_the_jobs_own_process_groups_too(project):
+    touching(project, {})
+    project.recipe('jobs:\n  grp:\n    run: "set -m; python3 {inputs.tool} 400 & echo $! > pid; wait"\n'
+                   '    inputs: {tool: touch.py}\n    resources: {mem: 150M}\n')
+    project.write("touch.py", TOUCH_PY.replace("time.sleep(0.3)", "time.sleep(20)"), dedent=False)
+    result = project.run(expect=1, env={"EXMAKE_MEMORY_LIMIT": "sampling"})
+    assert "memory limit 150M exceeded" in result.out, result
+    from conftest import pid_alive
+    pid = int(project.read("work/grp-1/pid"))
+    assert not pid_alive(pid)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_pages_a_job_script_shares_with_exmake_count_once(project, mode):
+    """Summed RSS counted the pages forked slices share with exmake once per slice:
+    a job script that touched nothing was killed under its limit."""
+    project.write("idle.py", "import time\n\ndef analysis(sliceno):\n    time.sleep(1)\n")
+    project.recipe("jobs:\n  idle:\n    method: idle.py\n    slices: 8\n    resources: {mem: 150M}\n")
+    project.run(expect=0, env=run_env(mode))
+    assert post(project, "idle-1")["usage"]["peak_rss_bytes"] < 120 * MIB
+
+
+def test_a_cgroup_a_sigkilled_build_left_goes_at_the_next_build_of_any_job(project):
+    if memory_parent() is None:
+        pytest.skip("exmake may make no memory cgroup here")
+    project.recipe('jobs:\n  slow:\n    run: "sleep 1"\n    resources: {mem: 100M}\n  plain: {run: "true"}\n')
+    build = project.popen("slow", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: any(f"-slow-" in n for n in leftover_cgroups()))
+    build.send_signal(signal.SIGKILL)
+    build.wait(timeout=20)
+    time.sleep(1.5)  # the orphaned `sleep 1` ends; its cgroup is empty now
+    project.run("plain", expect=0)
+    assert not [n for n in leftover_cgroups() if "-slow-" in n]
