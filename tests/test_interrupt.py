@@ -71,8 +71,8 @@ def test_interrupted_json_reports_interrupted(project):
     proc = project.popen("--json", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_for(lambda: building_marker(project))
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=20)
-    assert proc.returncode == 130
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, (out, err)
     assert json.loads(out)["status"] == "INTERRUPTED"
 
 

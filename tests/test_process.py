@@ -241,8 +241,9 @@ def test_signal_while_a_job_starts_leaves_nothing_half_made_and_no_process(proje
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
-    if (project.root / "pid").exists():
-        job_pid = int(project.read("pid"))
+    written = project.read("pid").strip() if (project.root / "pid").exists() else ""
+    if written:  # (empty: the job was stopped between creating the file and writing to it)
+        job_pid = int(written)
         wait_for(lambda: not pid_alive(job_pid), timeout=5)
     assert list((project.root / "work/.exmake/building").iterdir()) == []
     assert project.job_dirs("slow") == []
