@@ -33,6 +33,7 @@ and may offer:
 exmake.signals): a task is never started without being in `running`.
 """
 
+import bisect
 import selectors
 import time
 
@@ -75,11 +76,12 @@ class Scheduler:
 
     def run(self, begin, on_outcome):
         """Drive every job; `begin(name, dep_outcomes)` returns an Outcome or a task."""
-        pending = list(self.order)
+        self._index_readiness()
+        pending = self._ready
         running = self.running
         stopping = False
         try:
-            while pending or running:
+            while self._unstarted or running:
                 while not stopping:
                     name = self._next_startable(pending)
                     if name is None:
@@ -128,12 +130,30 @@ class Scheduler:
             if guard:
                 guard.discard()  # already interrupting; a second signal adds nothing
 
+    def _index_readiness(self):
+        """Which jobs are ready (every dependency ended), kept as outcomes come
+        in: looking through every pending job at each wake-up cost time
+        quadratic in the build's size (a 1,000-job build spent seconds on it)."""
+        self._position = {name: i for i, name in enumerate(self.order)}
+        self._left, self._dependents = {}, {}
+        for name in self.order:
+            deps = set(self.deps[name])
+            self._left[name] = len(deps)
+            for dep in deps:
+                self._dependents.setdefault(dep, []).append(name)
+        self._ready = [name for name in self.order if not self._left[name]]  # in build order
+        self._unstarted = len(self.order)
+
+    def _now_ended(self, name):
+        for dependent in self._dependents.get(name, ()):
+            self._left[dependent] -= 1
+            if not self._left[dependent]:
+                bisect.insort(self._ready, dependent, key=self._position.__getitem__)
+
     def _next_startable(self, pending):
-        """Remove and return the first pending job whose dependencies have ended
-        and whose slots are free (taking them); see the module docstring."""
+        """Remove and return the first ready job (every dependency ended, in build
+        order) whose slots are free (taking them); see the module docstring."""
         for index, name in enumerate(pending):
-            if not all(dep in self.outcomes for dep in self.deps[name]):
-                continue
             # More than there is would wait for ever: the build caps it (with a note).
             # A job about to be skipped or cancelled holds nothing.
             blocked = name in self.cancelled or any(
@@ -141,6 +161,7 @@ class Scheduler:
             need = {r: 0 if blocked else min(n, self.slots.capacity[r]) for r, n in self.needs(name).items()}
             if self.slots.take(name, need):
                 del pending[index]
+                self._unstarted -= 1
                 self.held[name] = need
                 return name
         return None
@@ -161,6 +182,7 @@ class Scheduler:
 
     def _record(self, name, outcome, on_outcome):
         self.outcomes[name] = outcome
+        self._now_ended(name)
         on_outcome(name, outcome)
         return outcome.state == "failed" and not self.keep_going
 
