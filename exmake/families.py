@@ -32,7 +32,7 @@ import itertools
 import os
 import re
 
-from exmake.fs.hashcache import signature
+from exmake.fs.hashcache import signature_of
 from exmake.names import MAX_JOB_NAME, job_name_problem
 from exmake.yamlsource import YamlList, YamlMap
 
@@ -187,15 +187,15 @@ def _glob(pattern, line, where, root, result):
     listed = os.path.dirname(before)
     # Signed before listing, so a file added later shows; a directory that
     # does not exist yet is recorded as absent (its creation must show too).
-    result.sources.append([listed, _signature(listed)])
+    result.sources.append([listed, signature_of(listed)])
     if os.sep in after:  # the `*` is a directory: what appears inside each one counts too
         for entry in sorted(os.listdir(listed)) if os.path.isdir(listed) else ():
             path = os.path.join(listed, entry)
             if os.path.isdir(path):
-                result.sources.append([path, _signature(path)])
+                result.sources.append([path, signature_of(path)])
                 deeper = os.path.dirname(path + after)  # `data/*/sub/reads.txt`: data/A/sub
                 if deeper != path:
-                    result.sources.append([deeper, _signature(deeper)])
+                    result.sources.append([deeper, signature_of(deeper)])
     # Only the pattern's `*` is a wildcard, never a character of the project's path.
     matcher = re.compile(re.escape(before) + r"([^/]*)" + re.escape(after) + r"\Z")
     found = []
@@ -211,7 +211,7 @@ def _lines(path, line, where, root, result):
     if not isinstance(path, str) or not path.strip() or "\x00" in path:
         raise FamilyError(line, where, "{lines: FILE} needs a file name")
     full = os.path.normpath(os.path.join(root, path))
-    sig = _signature(full)
+    sig = signature_of(full)
     try:
         with open(full, "rb") as f:
             if not os.path.isfile(full):
@@ -225,13 +225,6 @@ def _lines(path, line, where, root, result):
     result.sources.append([full, sig])
     text = data.decode("utf-8", "replace")
     return [item.strip() for item in text.splitlines() if item.strip() and not item.strip().startswith("#")]
-
-
-def _signature(path):
-    try:
-        return list(signature(os.stat(path)))
-    except OSError:
-        return None
 
 
 # -- substituting {each.VAR} ------------------------------------------------------

@@ -85,22 +85,11 @@ def from_path(ws, path):
     parts = rel.split(os.sep)
     if rel.startswith(os.pardir) or not JOBID_RE.match(parts[0]):
         raise UsageError(f"{path}: not in a job directory of {ws.jobdirs.workdir}")
-    if not _is_job_directory(ws, parts[0]):
+    if not ws.jobdirs.is_job_directory(parts[0]):
         raise UsageError(f"{path}: not in a job directory of {ws.jobdirs.workdir} ({parts[0]} is named "
                          f"like one, but holds no setup.json of job {parts[0]})")
     inside = os.sep.join(parts[1:]) or None
     return parts[0], inside
-
-
-def _is_job_directory(ws, jobid):
-    """True when `jobid`'s directory is one exmake made: a real directory with a
-    valid setup record of that very job (as retention.is_job_directory asks;
-    this module sits below retention, so it asks the fs layer itself)."""
-    path = ws.jobdirs.path(jobid)
-    if os.path.islink(path) or not os.path.isdir(path):
-        return False
-    setup = ws.jobdirs.read_setup(jobid)
-    return setup is not None and setup.get("jobid") == jobid and setup["name"] == jobid.rsplit("-", 1)[0]
 
 
 def made_by(ws, jobid):

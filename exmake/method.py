@@ -18,7 +18,7 @@ import ast
 import os
 import sys
 
-from exmake.fs.hashcache import signature
+from exmake.fs.hashcache import signature_of
 from exmake.fs.hashing import hash_bytes
 
 FUNCTIONS = ("prepare", "analysis", "synthesis")
@@ -219,7 +219,7 @@ def code_identity(script):
     for module in sorted(_local_modules(script, absent)):
         digest[f"module {os.path.relpath(module, root)}"] = _hash_code(module, files)
     for path in script.depend_extra:
-        files[path] = _signature(path)
+        files[path] = signature_of(path)
         try:
             with open(path, "rb") as f:
                 digest[f"depend_extra {os.path.relpath(path, root)}"] = hash_bytes(f.read())
@@ -228,15 +228,8 @@ def code_identity(script):
     return CodeIdentity(digest, [[p, s] for p, s in files.items() if s is not None], absent)
 
 
-def _signature(path):
-    try:
-        return list(signature(os.stat(path)))
-    except OSError:
-        return None
-
-
 def _hash_code(path, files):
-    files[path] = _signature(path)  # before reading: see CodeIdentity
+    files[path] = signature_of(path)  # before reading: see CodeIdentity
     return hash_bytes(_normalised(path).encode())
 
 

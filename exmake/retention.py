@@ -25,23 +25,9 @@ while it runs (the kernel drops it when verify exits, however it ends).
 import os
 import shutil
 
-from exmake.fs import atomic
 from exmake.fs.jobdir import JOBID_RE, listing
 from exmake.fs.locks import KeyLock, is_locked
 from exmake.fs.publish import links_into
-from exmake.fs.records import SETUP, check_setup
-
-
-def is_job_directory(path):
-    """A directory exmake made: `<name>-<N>` holding a valid setup record of that
-    very job id. With `workdir: .` a user's own `photos-2019/`, or an
-    `experiment-3/` holding a setup.json of its own, matches the name and must
-    never go."""
-    jobid = os.path.basename(path)
-    if JOBID_RE.match(jobid) is None or os.path.islink(path) or not os.path.isdir(path):
-        return False
-    setup = check_setup(atomic.read_json(os.path.join(path, SETUP)))
-    return setup is not None and setup.get("jobid") == jobid and setup["name"] == jobid.rsplit("-", 1)[0]
 
 
 def directory_bytes(path):
@@ -59,7 +45,7 @@ def plan(ws, keep_entries, survey):
     """({jobid: reason kept}, [jobids to remove]) for the workdir of `ws`.
     `survey()` returns {name: Outcome} of a dry run over every recipe job."""
     workdir = ws.recipe.workdir
-    jobids = sorted(e for e in listing(workdir) if is_job_directory(os.path.join(workdir, e)))
+    jobids = sorted(e for e in listing(workdir) if ws.jobdirs.is_job_directory(e))
     keep = {}
     for name, outcome in survey().items():
         if outcome.state == "fresh":
@@ -125,7 +111,7 @@ def remove(ws, jobids):
     freed = 0
     for jobid in jobids:
         path = ws.jobdirs.path(jobid)
-        if not is_job_directory(path) or os.path.dirname(path) != ws.recipe.workdir:
+        if not ws.jobdirs.is_job_directory(jobid) or os.path.dirname(path) != ws.recipe.workdir:
             continue  # never anything but a job directory right in the workdir
         freed += directory_bytes(path)
         os.rename(path, os.path.join(trash, jobid))

@@ -31,6 +31,15 @@ def signature(st):
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+def signature_of(path):
+    """The stat signature of `path` as a list (as JSON keeps it), or None if it
+    cannot be stat'ed (absent)."""
+    try:
+        return list(signature(os.stat(path)))
+    except OSError:
+        return None
+
+
 class HashCache:
     """Digests of files, read from and written back to a Store (or none)."""
 

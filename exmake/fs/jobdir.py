@@ -126,6 +126,18 @@ class JobDirs:
         except OSError:
             return None
 
+    def is_job_directory(self, jobid):
+        """Whether `<workdir>/<jobid>` is a job directory exmake made: a real
+        directory named `<name>-<N>` holding a valid setup record of that very
+        job. With `workdir: .` a user's own `photos-2019/`, or an
+        `experiment-3/` holding a setup.json of its own, matches the name and
+        must never be taken for a job (gc would delete it, show would read it)."""
+        path = self.path(jobid)
+        if JOBID_RE.match(jobid) is None or os.path.islink(path) or not os.path.isdir(path):
+            return False
+        setup = self.read_setup(jobid)
+        return setup is not None and setup.get("jobid") == jobid and setup["name"] == jobid.rsplit("-", 1)[0]
+
     def read_setup(self, jobid):
         """The job's setup record, or None if missing or not a valid one."""
         return check_setup(atomic.read_json(os.path.join(self.path(jobid), SETUP)))
