@@ -239,7 +239,7 @@ class Build:
         record = make_stamp([self.recipe.path, list(self.recipe.signature)], self.recipe.digest,
                             self.targets, list(self.recipe.jobs), files, dirs,
                             [[name, o.jobid, o.path, self.keys[name]] for name, o in self.outcomes.items()],
-                            latest + self.ledger.links, self.started_ns, key_context())
+                            latest, self.ledger.links, self.started_ns, key_context())
         if record:
             self.ws.store.put_many([("stamps", stamp_id(self.recipe.path, asked_targets), record)])
 
