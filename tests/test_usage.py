@@ -202,7 +202,7 @@ def test_a_cgroup_a_sigkilled_build_left_goes_at_the_next_build_of_any_job(proje
         pytest.skip("exmake may make no memory cgroup here")
     project.recipe('jobs:\n  slow:\n    run: "sleep 1"\n    resources: {mem: 100M}\n  plain: {run: "true"}\n')
     build = project.popen("slow", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: any(f"-slow-" in n for n in leftover_cgroups()))
+    wait_for(lambda: any("-slow-" in n for n in leftover_cgroups()))
     build.send_signal(signal.SIGKILL)
     build.wait(timeout=20)
     time.sleep(1.5)  # the orphaned `sleep 1` ends; its cgroup is empty now

@@ -13,7 +13,6 @@ part of what it records as read.
 import functools
 import os
 
-from exmake.fs import atomic
 
 
 def make(directory, links):
