@@ -404,6 +404,12 @@ class LocalJobRun:
                                for p in self.processes]
         elif record and record.get("slice_usage"):
             usage["slices"] = record["slice_usage"]
+        # The job at its peak held at least what any one slice did: samples
+        # every SAMPLE_INTERVAL_S can miss a short slice's peak, which its
+        # own rusage has exactly.
+        slice_peaks = [s.get("peak_rss_bytes") or 0 for s in usage.get("slices", [])]
+        if slice_peaks and max(slice_peaks) > (usage.get("peak_rss_bytes") or 0):
+            usage["peak_rss_bytes"] = max(slice_peaks)
         self._close_usage()
         return usage
 
