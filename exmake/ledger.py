@@ -58,11 +58,16 @@ class Ledger:
             return 0.0
         return self.pending_since + COMMIT_INTERVAL_S
 
-    def commit(self):
+    def commit(self, final=False):
         """Make the queued jobs durable and index them (with the hash-cache rows
         taken meanwhile and the job numbers handed out) in one transaction;
-        then adopt those that succeeded and release their keys."""
+        then adopt those that succeeded and release their keys. `final` (the
+        build's end): the numbers handed out are stored even with nothing to
+        index, before the build log may name them (a job that could not even
+        record its post.json is logged as failed under its number)."""
         if not self.pending:
+            if final and self.ws.jobdirs.taken:
+                self.ws.store.commit([], self.ws.jobdirs.taken)
             return
         batch, self.pending = self.pending, []
         try:
