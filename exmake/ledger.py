@@ -87,7 +87,8 @@ class Ledger:
 
     def prune(self):
         """Remove the published results of this recipe's jobs that are no longer
-        in it (a job taken out, a family value that went away); returns
+        in it (a job taken out, a family value that went away) or no longer
+        publish that path (its `publish:` entry renamed or dropped); returns
         [(link, job name)]. A link to a job another recipe made (two recipes
         may share a workdir and a results directory) is not this one's to remove."""
         recipe = self.ws.recipe
@@ -96,7 +97,8 @@ class Ledger:
         gone = []
         for link, jobid in links_into(recipe.results, recipe.workdir):
             match = JOBID_RE.match(jobid)
-            if not match or match.group(1) in recipe.jobs:
+            job = recipe.jobs.get(match.group(1)) if match else None
+            if not match or (job is not None and os.path.relpath(link, recipe.results) in job.publish):
                 continue
             setup = self.ws.jobdirs.read_setup(jobid)
             if setup is None or setup.get("recipe") != recipe.path:

@@ -132,7 +132,8 @@ def prune_results(ws, write):
     from exmake.ledger import Ledger
     from exmake.report import show_path
     for link, name in Ledger(ws).prune():
-        write(f"  unpublished {show_path(link)} (job {name} is no longer in the recipe)")
+        why = "no longer publishes it" if name in ws.recipe.jobs else "is no longer in the recipe"
+        write(f"  unpublished {show_path(link)} (job {name} {why})")
 
 
 def _dry_run(args, ws, targets, reporter, started):
