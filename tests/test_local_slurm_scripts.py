@@ -77,7 +77,7 @@ def test_a_second_cluster_beside_a_running_one_leaves_every_other_configuration_
     try:
         # /etc/slurm, in the script's own mount namespace, is someone else's.
         run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-             f'mount --bind "$1" /etc/slurm && exec "$2"', "sh", str(decoy), str(START)], env)
+             'mount --bind "$1" /etc/slurm && exec "$2"', "sh", str(decoy), str(START)], env)
         assert {p: fingerprint(p) for p in guarded} == before
         assert fingerprint(suite_cluster) == suite_before
         # Its own configuration, state and munge are in its own directory, on other ports.
