@@ -49,7 +49,7 @@ def main(args):
     if not args.shell:
         raise UsageError(f"exmake completion: name a shell: {', '.join(SHELLS)}")
     spec = command_spec(args.command_words, args.make_parser, args.command_help)
-    print(SCRIPTS[args.shell](spec), end="")
+    print(render(args.shell, spec), end="")
     return 0
 
 
@@ -154,19 +154,15 @@ def _words(items):
     return " ".join(items)
 
 
-# -- bash ----------------------------------------------------------------------
+# -- bash and zsh ----------------------------------------------------------------
 
-BASH = r"""# exmake completion for bash (from `exmake completion bash`, exmake @VERSION@).
-# Load it with `source <(exmake completion bash)` in ~/.bashrc, or save it as
-# ~/.local/share/bash-completion/completions/exmake.
-_exmake() {
-    local cur=${COMP_WORDS[COMP_CWORD]} prev="" cmd="" word i
-    local -a where=()
-    (( COMP_CWORD > 0 )) && prev=${COMP_WORDS[COMP_CWORD-1]}
-    for (( i = 1; i < COMP_CWORD; i++ )); do
-        word=${COMP_WORDS[i]}
+# What the bash and zsh functions share: which command the line is in (the first
+# bare word that is not a flag's value), the -f/-C words to pass on, and which
+# kind of word completes here. @WORDS@ is the shell's array of the line's words.
+BASH_ZSH_CORE = r"""    for (( i = @FIRST@; i < @CWORD@; i++ )); do
+        word=${@WORDS@[i]}
         case $word in
-            -f|--file|-C|--directory) where+=("$word" "${COMP_WORDS[i+1]/#\~/$HOME}"); (( i++ )) ;;
+            -f|--file|-C|--directory) where+=("$word" "${@WORDS@[i+1]/#\~/$HOME}"); (( i++ )) ;;
             @VALUE_OPTIONS@) (( i++ )) ;;
             -*) ;;
             *) if [[ -z $cmd ]]; then
@@ -174,7 +170,6 @@ _exmake() {
                fi ;;
         esac
     done
-    local kind=""
     case "${cmd:-build} $prev" in
 @VALUE_CASES@
     esac
@@ -189,7 +184,18 @@ _exmake() {
 @POSITIONAL_CASES@
         esac
     fi
-    local IFS=$'\n'   # names and file names are one a line
+"""
+
+# -- bash ----------------------------------------------------------------------
+
+BASH = r"""# exmake completion for bash (from `exmake completion bash`, exmake @VERSION@).
+# Load it with `source <(exmake completion bash)` in ~/.bashrc, or save it as
+# ~/.local/share/bash-completion/completions/exmake.
+_exmake() {
+    local cur=${COMP_WORDS[COMP_CWORD]} prev="" cmd="" word i kind=""
+    local -a where=()
+    (( COMP_CWORD > 0 )) && prev=${COMP_WORDS[COMP_CWORD-1]}
+@CORE@    local IFS=$'\n'   # names and file names are one a line
     case $kind in
         file) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
         dir) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")) ;;
@@ -210,26 +216,6 @@ complete -F _exmake exmake
 """
 
 
-def bash_script(spec):
-    def kind_text(kind):
-        return f"'words:{_words(kind)}'" if isinstance(kind, tuple) else kind or "none"
-    value_options = sorted({o for entry in spec.values() for o in entry["values"]} -
-                           {"-f", "--file", "-C", "--directory"})
-    value_cases = [f'        "{command} {option}") kind={kind_text(kind)} ;;'
-                   for command, entry in spec.items() for option, kind in entry["values"].items()]
-    option_cases = [f'            {command}) COMPREPLY=($(compgen -W "{_words(entry["options"])}" -- "$cur")) ;;'
-                    for command, entry in spec.items()]
-    positional_cases = [f'            {command}) kind={kind_text(entry["positional"])} ;;'
-                        for command, entry in spec.items() if entry["positional"]]
-    return (BASH.replace("@VERSION@", __version__)
-            .replace("@VALUE_OPTIONS@", "|".join(value_options))
-            .replace("@COMMANDS_PATTERN@", "|".join(c for c in spec if c != "build"))
-            .replace("@COMMANDS_LINES@", "\n".join(spec))
-            .replace("@VALUE_CASES@", "\n".join(value_cases))
-            .replace("@OPTION_CASES@", "\n".join(option_cases))
-            .replace("@POSITIONAL_CASES@", "\n".join(positional_cases)))
-
-
 # -- zsh -----------------------------------------------------------------------
 
 ZSH = r"""#compdef exmake
@@ -239,32 +225,7 @@ ZSH = r"""#compdef exmake
 _exmake() {
     local cur=${words[CURRENT]} prev=${words[CURRENT-1]} cmd="" word i kind=""
     local -a where names
-    for (( i = 2; i < CURRENT; i++ )); do
-        word=${words[i]}
-        case $word in
-            -f|--file|-C|--directory) where+=("$word" "${words[i+1]/#\~/$HOME}"); (( i++ )) ;;
-            @VALUE_OPTIONS@) (( i++ )) ;;
-            -*) ;;
-            *) if [[ -z $cmd ]]; then
-                   case $word in @COMMANDS_PATTERN@) cmd=$word ;; *) cmd=build ;; esac
-               fi ;;
-        esac
-    done
-    case "${cmd:-build} $prev" in
-@VALUE_CASES@
-    esac
-    if [[ -z $kind && $cur == -* ]]; then
-        case ${cmd:-build} in
-@OPTION_CASES@
-        esac
-        return 0
-    fi
-    if [[ -z $kind ]]; then
-        case ${cmd:-build} in
-@POSITIONAL_CASES@
-        esac
-    fi
-    case $kind in
+@CORE@    case $kind in
         file) _files ;;
         dir) _files -/ ;;
         jobs|jobs+files)
@@ -282,25 +243,6 @@ else
     compdef _exmake exmake
 fi
 """
-
-
-def zsh_script(spec):
-    def kind_text(kind):
-        return f"'words:{_words(kind)}'" if isinstance(kind, tuple) else kind or "none"
-    value_options = sorted({o for entry in spec.values() for o in entry["values"]} -
-                           {"-f", "--file", "-C", "--directory"})
-    value_cases = [f'        "{command} {option}") kind={kind_text(kind)} ;;'
-                   for command, entry in spec.items() for option, kind in entry["values"].items()]
-    option_cases = [f'            {command}) compadd -- {_words(entry["options"])} ;;' for command, entry in spec.items()]
-    positional_cases = [f'            {command}) kind={kind_text(entry["positional"])} ;;'
-                        for command, entry in spec.items() if entry["positional"]]
-    return (ZSH.replace("@VERSION@", __version__)
-            .replace("@VALUE_OPTIONS@", "|".join(value_options))
-            .replace("@COMMANDS_PATTERN@", "|".join(c for c in spec if c != "build"))
-            .replace("@COMMANDS_WORDS@", _words(spec))
-            .replace("@VALUE_CASES@", "\n".join(value_cases))
-            .replace("@OPTION_CASES@", "\n".join(option_cases))
-            .replace("@POSITIONAL_CASES@", "\n".join(positional_cases)))
 
 
 # -- fish ----------------------------------------------------------------------
@@ -332,7 +274,7 @@ function __exmake_complete
             case '*'
                 if test -z "$cmd"
                     switch $word
-                        case @COMMANDS_WORDS@
+                        case @COMMANDS_PATTERN@
                             set cmd $word
                         case '*'
                             set cmd build
@@ -379,30 +321,60 @@ complete -c exmake -f -a '(__exmake_complete)'
 """
 
 
-def fish_script(spec):
-    def kind_text(kind):
-        return f"'words:{_words(kind)}'" if isinstance(kind, tuple) else kind or "none"
-    value_options = sorted({o for entry in spec.values() for o in entry["values"]} -
-                           {"-f", "--file", "-C", "--directory"})
-    value_cases = [f"        case '{command} {option}'\n            set kind {kind_text(kind)}"
-                   for command, entry in spec.items() for option, kind in entry["values"].items()]
-    option_cases = [f"            case {command}\n                printf '%s\\n' {_words(entry['options'])}"
-                    for command, entry in spec.items()]
-    positional_cases = [f"            case {command}\n                set kind {kind_text(entry['positional'])}"
-                        for command, entry in spec.items() if entry["positional"]]
-    command_lines = [f"                printf '%s\\t%s\\n' {command} {_fish_quote(entry['help'])}"
-                     for command, entry in spec.items() if command != "build"]
-    return (FISH.replace("@VERSION@", __version__)
-            .replace("@VALUE_OPTIONS@", " ".join(value_options))
-            .replace("@COMMANDS_WORDS@", " ".join(c for c in spec if c != "build"))
-            .replace("@VALUE_CASES@", "\n".join(value_cases))
-            .replace("@OPTION_CASES@", "\n".join(option_cases))
-            .replace("@POSITIONAL_CASES@", "\n".join(positional_cases))
-            .replace("@COMMAND_LINES@", "\n".join(command_lines)))
-
-
 def _fish_quote(text):
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-SCRIPTS = {"bash": bash_script, "zsh": zsh_script, "fish": fish_script}
+# -- filling the templates in -----------------------------------------------------
+
+# Per shell: its template, how it joins alternative words in a pattern, and the
+# lines that say, per command, which kind a flag's value is, which flags there
+# are, and which kind the positional arguments are.
+SHELL_FORMS = {
+    "bash": (BASH, "|", {
+        "value": '        "{command} {option}") kind={kind} ;;',
+        "options": '            {command}) COMPREPLY=($(compgen -W "{options}" -- "$cur")) ;;',
+        "positional": "            {command}) kind={kind} ;;"}),
+    "zsh": (ZSH, "|", {
+        "value": '        "{command} {option}") kind={kind} ;;',
+        "options": "            {command}) compadd -- {options} ;;",
+        "positional": "            {command}) kind={kind} ;;"}),
+    "fish": (FISH, " ", {
+        "value": "        case '{command} {option}'\n            set kind {kind}",
+        "options": "            case {command}\n                printf '%s\\n' {options}",
+        "positional": "            case {command}\n                set kind {kind}"}),
+}
+
+
+# bash and zsh: the first word after `exmake`, the index of the word completed, the array.
+CORE_WORDS = {"bash": ("1", "COMP_CWORD", "COMP_WORDS"), "zsh": ("2", "CURRENT", "words")}
+
+
+def render(shell, spec):
+    """The completion script for `shell`, with `spec` (see command_spec) written in."""
+    template, alternatives, forms = SHELL_FORMS[shell]
+    if shell in CORE_WORDS:
+        first, cword, words = CORE_WORDS[shell]
+        template = template.replace("@CORE@", BASH_ZSH_CORE.replace("@FIRST@", first).replace("@CWORD@", cword)
+                                    .replace("@WORDS@", words))
+
+    def kind_text(kind):
+        return f"'words:{_words(kind)}'" if isinstance(kind, tuple) else kind or "none"
+    commands = [c for c in spec if c != "build"]
+    value_options = sorted({o for entry in spec.values() for o in entry["values"]} -
+                           {"-f", "--file", "-C", "--directory"})
+    values = [forms["value"].format(command=command, option=option, kind=kind_text(kind))
+              for command, entry in spec.items() for option, kind in entry["values"].items()]
+    options = [forms["options"].format(command=command, options=_words(entry["options"]))
+               for command, entry in spec.items()]
+    positionals = [forms["positional"].format(command=command, kind=kind_text(entry["positional"]))
+                   for command, entry in spec.items() if entry["positional"]]
+    fish_commands = [f"                printf '%s\\t%s\\n' {c} {_fish_quote(spec[c]['help'])}" for c in commands]
+    for marker, text in (("@VERSION@", __version__), ("@VALUE_OPTIONS@", alternatives.join(value_options)),
+                         ("@COMMANDS_PATTERN@", alternatives.join(commands)),
+                         ("@COMMANDS_WORDS@", _words(spec)),
+                         ("@COMMANDS_LINES@", "\n".join(spec)), ("@VALUE_CASES@", "\n".join(values)),
+                         ("@OPTION_CASES@", "\n".join(options)), ("@POSITIONAL_CASES@", "\n".join(positionals)),
+                         ("@COMMAND_LINES@", "\n".join(fish_commands))):
+        template = template.replace(marker, text)
+    return template
