@@ -9,6 +9,7 @@ depends on anything not committed.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -79,6 +80,8 @@ def test_pip_wheel_holds_the_package_its_metadata_and_licence(source, tmp_path):
 
 
 def test_python_m_build_makes_an_sdist_and_a_wheel_that_installs_a_working_exmake(source, tmp_path):
+    """... and the README's quick start runs with it (pip install . is that build and that install;
+    offline here, so the wheel is built with the machine's setuptools and installed without deps)."""
     out = tmp_path / "dist"
     run(sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), cwd=source)
     [sdist] = out.glob("exmake-*.tar.gz")
@@ -96,3 +99,10 @@ def test_python_m_build_makes_an_sdist_and_a_wheel_that_installs_a_working_exmak
     # ... and it is the installed copy, not the checkout's.
     where = run(str(venv / "bin/python"), "-c", "import exmake; print(exmake.__file__)", cwd=tmp_path).stdout
     assert where.startswith(str(venv))
+    # The README's quick start, with what was installed: `python3 -m exmake -f Exmakefile.example`.
+    example = tmp_path / "example"
+    shutil.copytree(source, example, ignore=shutil.ignore_patterns("exmake", "tests", "build", "*.egg-info"))
+    run(str(venv / "bin/python"), "-m", "exmake", "-q", "-f", "Exmakefile.example", cwd=example)
+    report = (example / "results/report.md").read_text()
+    assert report.startswith("#") and "genesis" in report.lower()
+
