@@ -47,7 +47,7 @@ def main(args):
             print(name)
         return 0
     if not args.shell:
-        raise UsageError(f"exmake completion: name a shell: {', '.join(SHELLS)}")
+        raise UsageError(f"completion: name a shell: {', '.join(SHELLS)}")
     spec = command_spec(args.command_words, args.make_parser, args.command_help)
     print(render(args.shell, spec), end="")
     return 0
