@@ -27,6 +27,8 @@ COMMANDS = {
     "emit": ("emit", "write Slurm or Torque batch scripts and a submit.sh, for submitting by hand"),
     "resources": ("resources", "list the resource keys with their Slurm and Torque forms"),
     "init": ("init", "write a starter Exmakefile"),
+    "board": ("board", "browse jobs, the build log and results in a browser (read-only, live)"),
+    "report": ("report", "write one self-contained HTML file about a build"),
 }
 # Commands that scripts use but people need not see in --help.
 HIDDEN = {"exec-job": ("exec_job", "run one job as a batch script does")}
