@@ -83,6 +83,7 @@ class BoardServer(ThreadingHTTPServer):
 class BoardHandler(BaseHTTPRequestHandler):
     server_version = "exmake-board"
     protocol_version = "HTTP/1.1"
+    head = False   # answering HEAD: headers only
 
     # -- methods ----------------------------------------------------------------------
 
