@@ -146,7 +146,8 @@ class BoardData:
     # -- the build log ---------------------------------------------------------------
 
     def log(self):
-        """{"entries": [summary, newest first], "made": {jobid: (list, timestamp)}}."""
+        """{"entries": [summary, newest first], "made": {jobid: (list, timestamp) of the
+        build that ran it}}."""
         token = self.log_token()
         with self._lock:
             if self._log and self._log[0] == token:
@@ -168,7 +169,7 @@ class BoardData:
             entry = json.loads(value)
             entries.append(summarize_entry(entry))
             for job in entry["jobs"].values():
-                if job.get("state") == "built" and job.get("jobid"):
+                if job.get("state") in ("built", "failed") and job.get("jobid"):
                     made[job["jobid"]] = (entry["list"], entry["timestamp"])
         entries.sort(key=lambda e: e["timestamp"], reverse=True)
         return {"entries": entries, "made": made}
@@ -271,6 +272,8 @@ class BoardData:
                 else:
                     found.append({"path": path, "kind": "file", "size": entry.stat().st_size, "target": None})
         found.sort(key=lambda f: f["path"])
+        for f in found:  # a link out of the workdir is listed, not offered
+            f["served"] = f["kind"] != "link" or self.safe_path(base, f["path"]) is not None
         return found[:MAX_FILES_LISTED]
 
     def users(self):

@@ -31,7 +31,7 @@ main{padding:12px 16px;max-width:1200px}
 h1{font-size:20px;margin:8px 0}h2{font-size:16px;margin:18px 0 6px;border-bottom:1px solid var(--line)}
 table{border-collapse:collapse;margin:4px 0}
 td,th{padding:2px 10px 2px 0;text-align:left;vertical-align:top;border-bottom:1px solid #eaeef2}
-th{font-weight:600;color:#57606a}
+th{font-weight:600;color:#57606a}td:first-child{white-space:nowrap}
 code,pre,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.5px}
 pre{background:#f6f8fa;border:1px solid var(--line);padding:8px;overflow:auto;max-height:480px;margin:4px 0}
 .state{font-weight:600}.ok{color:var(--ok)}.bad{color:var(--bad)}.warn{color:var(--warn)}

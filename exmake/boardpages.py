@@ -16,6 +16,7 @@ from exmake.boardhtml import (ansi_html, bar_chart, esc, human_bytes, layered_gr
                               seconds, state_span, table)
 
 POLL_INTERVAL_MS = 2000
+STAGE_ORDER = ["prepare", "analysis", "synthesis"]   # a job script's stages, in the order they run
 
 LIVE_SCRIPT = """
 (function(){
@@ -138,7 +139,8 @@ def job_page(doc, nonce):
     setup, post = doc["setup"], doc["post"]
     body = [f"<h1>{esc(doc['jobid'])}</h1>"]
     if doc["banner"]:
-        body.append(f'<div class="banner" id="banner">{esc(doc["banner"])}</div>')
+        failed = (doc["post"] or {}).get("result") == "FAILURE"
+        body.append(f'<div class="banner{" bad" if failed else ""}" id="banner">{esc(doc["banner"])}</div>')
     result = post["result"] if post else "unfinished"
     body.append(f"<p>{state_span(result)} · {esc(doc['path'])}" + (
         f" · made by build {esc(doc['made_by']['list'])}/{esc(doc['made_by']['timestamp'])}"
@@ -182,7 +184,9 @@ def _timings(post):
     if not post:
         return ""
     timings = post.get("timings") or {}
-    rows = [(stage, value, "stage") for stage, value in timings.items() if isinstance(value, (int, float))]
+    stages = sorted((stage for stage, value in timings.items() if isinstance(value, (int, float))),
+                    key=lambda stage: (STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER), stage))
+    rows = [(stage, timings[stage], "stage") for stage in stages]
     slices = timings.get("slices") or [s.get("wall_s") for s in (post.get("usage") or {}).get("slices", [])]
     rows += [(f"slice {n}", value, "slice") for n, value in enumerate(slices) if isinstance(value, (int, float))]
     rows.append(("whole job", post.get("duration") or 0, "ok" if post["result"] == "SUCCESS" else "bad"))
@@ -221,9 +225,9 @@ def _files(doc):
     rows = []
     outputs = {rel for rel, _ in (doc["post"] or {}).get("outputs", [])}
     for f in doc["files"]:
-        what = link(file_href(doc["jobid"], f["path"]), f["path"])
+        what = link(file_href(doc["jobid"], f["path"]), f["path"]) if f["served"] else esc(f["path"])
         if f["kind"] == "link":
-            what += f' <span class="dim">→ {esc(f["target"])}</span>'
+            what += f' <span class="dim">→ {esc(f["target"])}{"" if f["served"] else " (outside: not served)"}</span>'
         rows.append([what, esc(f["kind"]), esc(human_bytes(f["size"])) if f["size"] is not None else "",
                      "output" if f["path"] in outputs else ""])
     return "<h2>Files</h2>" + table(["path", "kind", "size", ""], rows, 'id="files"')
