@@ -33,7 +33,10 @@ MAX_RESULTS = 200
 def report_document(recipe_path, spec=None):
     """Everything the report shows, as plain data."""
     data = BoardData(recipe_path)
-    entry = data.entry(spec)
+    try:
+        entry = data.entry(spec)
+    except UsageError as exc:
+        raise UsageError(str(exc) if str(exc).startswith("--entry") else f"--entry {spec}: {exc}") from None
     if entry is None:
         raise UsageError(f"no build recorded in {data.workdir} yet: run exmake first")
     jobs = []

@@ -18,7 +18,12 @@ def add_arguments(parser):
 def main(args):
     from exmake.fs.atomic import write_bytes
     from exmake.htmlreport import render, report_document
+    from exmake.errors import UsageError
     from exmake.report import show_path
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder) or os.path.isdir(args.output):
+        raise UsageError(f"-o {args.output}: " + ("a directory" if os.path.isdir(args.output)
+                                                   else f"no directory {show_path(folder)} to write it in"))
     document = report_document(args.file, args.entry)
     write_bytes(args.output, render(document).encode())
     entry = document["entry"]
