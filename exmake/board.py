@@ -71,12 +71,16 @@ class BoardServer(ThreadingHTTPServer):
             self.server_close()
 
     def _warm(self):
-        """Retake the state snapshot when the workdir changes, so that a poll finds it ready."""
+        """Retake the snapshots when the workdir changes, so that requests never wait for them."""
+        try:
+            self.data.users(wait=True)  # a job page's dependents: every setup.json read once, now
+        except OSError:
+            pass
         while not self._stop.wait(WARM_INTERVAL_S):
             try:
-                self.data.states()
+                self.data.refresh()
                 self.data.log()
-            except Exception:  # noqa: BLE001 - a page request will show the same trouble, and why
+            except Exception:  # noqa: BLE001 - a page request will meet the same trouble and say it
                 pass
 
 
@@ -235,6 +239,7 @@ def serve(recipe_path, host, port, out, err):
     """Serve until interrupted; prints the URL first (a line ending with it)."""
     from exmake.errors import UsageError
     data = BoardData(recipe_path)
+    data.refresh(force=True)   # the first states before the first page
     if host not in LOCAL_HOSTS:
         print(f"exmake board: warning: --host {host} lets anyone who can reach this machine read the "
               "workdir, the build log and the results: the board has no login", file=err, flush=True)

@@ -59,6 +59,7 @@ class BoardData:
         self._states = None          # (token, taken at, document)
         self._log = None             # (token, summary)
         self._users = None           # (token, {jobid: [dependent jobids]})
+        self.surveying = False       # a survey is under way (the page says "checking")
 
     # -- change tokens -----------------------------------------------------------
 
@@ -85,24 +86,45 @@ class BoardData:
     # -- job states (asked of the rebuilder) --------------------------------------
 
     def states(self):
-        """{"error", "taken", "jobs": {name: {"state", "jobid", "reasons", "latest"}}}, from a
-        snapshot retaken when the workdir or recipe changed (see MIN_RESURVEY_S)."""
+        """{"error", "taken", "jobs": {name: {"state", "jobid", "reasons", "latest"}}}: the
+        newest snapshot. Requests never wait for a survey (10,000 jobs take seconds);
+        `refresh` retakes it, from the board's background thread."""
+        with self._lock:
+            held = self._states
+        if held is None:
+            self.refresh(force=True)
+            with self._lock:
+                held = self._states
+        return {**held[2], "checking": self.surveying}
+
+    def refresh(self, force=False):
+        """Survey again if the workdir or recipe changed since the snapshot (at
+        most every MIN_RESURVEY_S), or it is RESURVEY_EVERY_S old; and retake
+        the dependents if a job page asked for them. True if it surveyed."""
         token = self.workdir_token()
         with self._lock:
             held = self._states
-            now = time.monotonic()
-            if held and (held[0] == token or now - held[1] < MIN_RESURVEY_S) and now - held[1] < RESURVEY_EVERY_S:
-                return held[2]
-            document = self._survey()
-            self._states = (token, time.monotonic(), document)
-            return document
+        now = time.monotonic()
+        due = force or held is None or now - held[1] >= RESURVEY_EVERY_S or (
+            held[0] != token and now - held[1] >= MIN_RESURVEY_S)
+        if due:
+            self.surveying = True
+            try:
+                document = self._survey()
+            finally:
+                self.surveying = False
+            with self._lock:
+                self._states = (token, time.monotonic(), document)
+        if self._users is not None and self._users[0] != token:
+            self.users(wait=True)
+        return due
 
     def _survey(self):
         from datetime import datetime, timezone
         taken = datetime.now(timezone.utc).isoformat(timespec="seconds")
         try:
             jobs = self._unchanged() or self._full_survey()
-        except ExmakeError as exc:  # the recipe was edited into an error while the board runs
+        except (ExmakeError, OSError) as exc:  # the recipe edited into an error, a file that went
             return {"error": str(exc), "taken": taken, "jobs": {}}
         return {"error": None, "taken": taken, "jobs": jobs}
 
@@ -211,6 +233,7 @@ class BoardData:
         return {
             "recipe": self.recipe_path, "workdir": self.workdir, "results": self.results,
             "version": self.version(), "states_taken": states["taken"], "error": states["error"],
+            "checking": states["checking"],
             "counts": counts, "running": running, "filter": state,
             "page": page, "pages": pages, "per_page": JOBS_PER_PAGE, "total": len(names),
             "jobs": [{"name": n, **states["jobs"][n], "running": running.get(n)} for n in shown],
@@ -276,11 +299,14 @@ class BoardData:
             f["served"] = f["kind"] != "link" or self.safe_path(base, f["path"]) is not None
         return found[:MAX_FILES_LISTED]
 
-    def users(self):
-        """{jobid: [the job ids whose setup.json names it as a dependency]}, for the whole workdir."""
+    def users(self, wait=False):
+        """{jobid: [the job ids whose setup.json names it as a dependency]}, for the
+        whole workdir (reading every setup.json: seconds at 10,000 jobs). A request
+        takes the last answer if there is one (`wait`: only an up-to-date one);
+        the background thread retakes it when the workdir changed."""
         token = self.workdir_token()
         with self._lock:
-            if self._users and self._users[0] == token:
+            if self._users and (self._users[0] == token or not wait):
                 return self._users[1]
         users = {}
         for entry in listing(self.workdir):

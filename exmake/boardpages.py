@@ -66,8 +66,7 @@ def _query(**params):
 
 def front_page(doc, nonce):
     body = [f"<h1>{esc(doc['recipe'])}</h1>",
-            f'<p>workdir {esc(doc["workdir"])} · {link("/results/", "results")} · '
-            f'states as of {esc(doc["states_taken"])}</p>',
+            f'<p>workdir {esc(doc["workdir"])} · {link("/results/", "results")}</p>',
             _summary(doc), _log(doc), _jobs(doc)]
     script = LIVE_SCRIPT % (json.dumps(doc["version"]), POLL_INTERVAL_MS, POLL_INTERVAL_MS)
     return page("exmake board", "".join(body), nonce, script, where=doc["workdir"])
@@ -82,8 +81,9 @@ def _summary(doc):
         running = "<p>running now: " + ", ".join(
             state_span("running", jobid) for _, jobid in sorted(doc["running"].items())) + "</p>"
     error = f'<div class="banner bad">{esc(doc["error"])}</div>' if doc["error"] else ""
-    return (f'<section id="summary" data-live>{error}<p>{counts or "no jobs"} · '
-            f'<a href="/">all</a></p>{running}</section>')
+    checking = " (checking for changes…)" if doc["checking"] else ""
+    return (f'<section id="summary" data-live>{error}<p>{counts or "no jobs"} · <a href="/">all</a> · '
+            f'states as of {esc(doc["states_taken"])}{checking}</p>{running}</section>')
 
 
 def _log(doc):
