@@ -23,7 +23,9 @@ setup(
     extras_require={
         # junitparser: a real JUnit consumer reads --junit reports in the tests
         # import-linter: the layer contracts in .importlinter (tests/test_layers.py)
-        "test": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6", "junitparser>=3", "import-linter>=2.1"],
+        # selenium: drives Debian's headless Chromium in the board's and report's browser tests
+        "test": ["pytest>=7", "pytest-timeout>=2", "hypothesis>=6", "junitparser>=3", "import-linter>=2.1",
+                 "selenium>=4.10"],
     },
     entry_points={"console_scripts": ["exmake = exmake.cli:main"]},
     classifiers=[

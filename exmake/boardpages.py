@@ -201,7 +201,8 @@ def _usage(post):
     def row(label, u):
         return [esc(label), esc(human_bytes(u.get("peak_rss_bytes") or 0)), esc(seconds(u.get("user_s"))),
                 esc(seconds(u.get("system_s"))), esc(seconds(u.get("wall_s")))]
-    rows = [row(f"job ({usage.get('cores', 1)} cores)", usage)]
+    cores = usage.get("cores", 1)
+    rows = [row(f"job ({cores} core{'' if cores == 1 else 's'})", usage)]
     rows += [row(f"slice {n}", u) for n, u in enumerate(usage.get("slices", []))]
     limit = f"<p>memory limit {esc(usage['mem_limit_mib'])} MiB, by {esc(usage.get('limited_by'))}</p>" \
         if usage.get("mem_limit_mib") else ""
