@@ -105,6 +105,7 @@ class BoardHandler(BaseHTTPRequestHandler):
         raise AttributeError(name)
 
     def _refuse(self):
+        self.close_connection = True  # its body, if any, is never read: this connection is done
         self._send(405, "text/plain; charset=utf-8",
                    f"{self.command} is not allowed: the board is read-only (GET and HEAD only)\n".encode(),
                    extra={"Allow": "GET, HEAD"})

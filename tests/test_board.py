@@ -350,3 +350,13 @@ jobs:
             build.kill()
             build.wait()
         board.stop()
+
+
+def test_ctrl_c_stops_the_board_with_status_0(built):
+    import signal
+    board = Board(built)
+    assert board.request("/")[0] == 200
+    board.proc.send_signal(signal.SIGINT)
+    assert board.proc.wait(timeout=30) == 0
+    assert "exmake board: stopped" in board.proc.stderr.read()
+    board.stop()

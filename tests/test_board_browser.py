@@ -8,6 +8,7 @@ these tests skip on a developer's machine and fail in CI (CI=true):
 scripts/install-test-deps installs it.
 """
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -24,9 +25,7 @@ SHOTS = os.environ.get("EXMAKE_SHOTS", "/tmp/board-shots")
 
 def _missing():
     missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("selenium") is None:
         missing.append("selenium (pip)")
     return missing
 

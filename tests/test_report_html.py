@@ -3,8 +3,11 @@
 import json
 import re
 
+import test_board_browser
 from test_board import HOSTILE, make_project
-from test_board_browser import browser, by_css, no_alert, shot  # noqa: F401 - the browser fixture
+from test_board_browser import by_css, no_alert, shot
+
+browser = test_board_browser.browser   # the fixture: a real headless Chromium
 
 
 def test_report_holds_jobs_reasons_timeline_usage_failures_and_results(project):
@@ -49,7 +52,7 @@ def test_report_errors_are_exit_2_and_write_nothing(project):
     assert "no build recorded" in result.err and not (project.root / "x.html").exists()
 
 
-def test_report_in_the_browser_fetches_nothing_and_runs_no_job_text(browser, project):  # noqa: F811
+def test_report_in_the_browser_fetches_nothing_and_runs_no_job_text(browser, project):
     make_project(project)
     project.run("report", "-o", "report.html", expect=0)
     browser.get((project.root / "report.html").as_uri())
