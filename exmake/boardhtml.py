@@ -148,8 +148,8 @@ def _span(text, state):
                        and not v.startswith("rgb"))
     styles = ";".join(f"{'color' if k == 'fg' else 'background'}:{v}" for k, v in sorted(state.items())
                       if k in ("fg", "bg") and v.startswith("rgb"))
-    style = f' style="{styles}"' if styles else ""
-    return f'<span class="{classes}"{style}>{esc(text)}</span>'
+    attrs = (f' class="{classes}"' if classes else "") + (f' style="{styles}"' if styles else "")
+    return f'<span{attrs}>{esc(text)}</span>'
 
 
 FLAGS = {1: ("b", "a-b"), 2: ("d", "a-d"), 3: ("i", "a-i"), 4: ("u", "a-u")}

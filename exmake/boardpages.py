@@ -109,10 +109,12 @@ def _jobs(doc):
     rows = []
     for job in doc["jobs"]:
         state = "running" if job["running"] else job["state"]
-        shown = job["running"] or job["jobid"] or job["latest"]
+        shown = job["jobid"] or job["latest"]
         jobid = link(job_href(shown), shown) if shown else ""
-        if shown and shown != job["jobid"] and not job["running"]:
+        if shown and shown != job["jobid"]:
             jobid += ' <span class="dim">(last built)</span>'
+        if job["running"]:  # being made aside: its page exists once it has finished
+            jobid = f'{esc(job["running"])} <span class="dim">(being built)</span>'
         rows.append([esc(job["name"]), state_span(state), jobid,
                      f'<span class="reasons">{esc("; ".join(job["reasons"]))}</span>'])
     title = f"Jobs ({doc['total']:,}{', ' + doc['filter'] if doc['filter'] else ''})"

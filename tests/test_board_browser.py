@@ -170,7 +170,7 @@ jobs:
 
         def log_text():
             return browser.execute_script("var t = document.getElementById('log-table'); return t ? t.innerText : ''")
-        wait_for(lambda: row("waits").startswith("waits running waits-1"), timeout=60)
+        wait_for(lambda: row("waits").startswith("waits running waits-1 (being built)"), timeout=60)
         shot(browser, "front-running")
         go.write_text("")
         assert build.wait(timeout=60) == 0
