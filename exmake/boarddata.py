@@ -28,7 +28,6 @@ import time
 
 from exmake.errors import ExmakeError, UsageError
 from exmake.fs.jobdir import JOBID_RE, JobDirs, listing
-from exmake.fs.locks import is_locked
 
 MIN_RESURVEY_S = 2.0      # a build finishing a job a millisecond must not make the board survey nonstop
 RESURVEY_EVERY_S = 30.0   # inputs edited outside the workdir change states too; look again this often
@@ -156,14 +155,9 @@ class BoardData:
         return jobs
 
     def running(self):
-        """{name: jobid} of jobs a live build is running now (their building
-        directory's lock is held); cheap, so asked afresh on every request."""
-        found = {}
-        for jobid in listing(self.jobdirs.building):
-            match = JOBID_RE.match(jobid)
-            if match and is_locked(os.path.join(self.jobdirs.building, jobid, ".lock")):
-                found[match.group(1)] = jobid
-        return found
+        """{name: jobid} of jobs a live build is making now; cheap, so asked
+        afresh on every request."""
+        return {JOBID_RE.match(jobid).group(1): jobid for jobid in self.jobdirs.being_made()}
 
     # -- the build log ---------------------------------------------------------------
 
@@ -249,17 +243,23 @@ class BoardData:
             return None
         name = JOBID_RE.match(jobid).group(1)
         setup, post = self.jobdirs.read_setup(jobid), self.jobdirs.read_post(jobid)
+        running = post is None and self.jobdirs.is_being_made(jobid)
         now = self.states()
         made = self.log()["made"].get(jobid)
-        return {
+        document = {
             "jobid": jobid, "name": name, "path": self.jobdirs.path(jobid),
-            "now": now["jobs"].get(name), "in_recipe": name in now["jobs"], "banner": banner(jobid, name, now),
+            "now": now["jobs"].get(name), "in_recipe": name in now["jobs"],
+            "banner": "being built now" if running else banner(jobid, name, now), "running": running,
             "setup": setup, "post": post, "made_by": {"list": made[0], "timestamp": made[1]} if made else None,
             "logs": self._logs(jobid), "files": self.files(jobid),
             "deps": [{"local": local, "jobid": dep.get("jobid")} for local, dep in sorted(setup["deps"].items())],
             "dependents": self.users().get(jobid, []),
             "same_name": self._same_name(name, jobid),
         }
+        # what changes while the job runs: its logs grow, then post.json appears
+        sizes = [log["size"] for kind in LOG_FILE_PREFIXES for log in document["logs"][kind]]
+        document["version"] = f"{post is not None}-{running}-{sizes}-{document['banner']}"
+        return document
 
     def _logs(self, jobid):
         """{"stdout": [...], "stderr": [...]}: each non-empty log file's tail."""

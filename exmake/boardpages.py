@@ -113,8 +113,8 @@ def _jobs(doc):
         jobid = link(job_href(shown), shown) if shown else ""
         if shown and shown != job["jobid"]:
             jobid += ' <span class="dim">(last built)</span>'
-        if job["running"]:  # being made aside: its page exists once it has finished
-            jobid = f'{esc(job["running"])} <span class="dim">(being built)</span>'
+        if job["running"]:  # jobs run in place: its page shows it while it runs
+            jobid = f'{link(job_href(job["running"]), job["running"])} <span class="dim">(being built)</span>'
         rows.append([esc(job["name"]), state_span(state), jobid,
                      f'<span class="reasons">{esc("; ".join(job["reasons"]))}</span>'])
     title = f"Jobs ({doc['total']:,}{', ' + doc['filter'] if doc['filter'] else ''})"
@@ -143,13 +143,15 @@ def job_page(doc, nonce):
     if doc["banner"]:
         failed = (doc["post"] or {}).get("result") == "FAILURE"
         body.append(f'<div class="banner{" bad" if failed else ""}" id="banner">{esc(doc["banner"])}</div>')
-    result = post["result"] if post else "unfinished"
+    result = post["result"] if post else ("running" if doc["running"] else "unfinished")
     body.append(f"<p>{state_span(result)} · {esc(doc['path'])}" + (
         f" · made by build {esc(doc['made_by']['list'])}/{esc(doc['made_by']['timestamp'])}"
         if doc["made_by"] else "") + "</p>")
     body += [_failure(post), _setup(setup), _timings(post), _usage(post), _logs(doc), _files(doc),
              _graph(doc), _same_name(doc)]
-    return page(doc["jobid"], "".join(body), nonce, where=doc["path"])
+    # A running job's page follows it (its output, then its result); a finished one never changes.
+    script = LIVE_SCRIPT % (json.dumps(doc["version"]), POLL_INTERVAL_MS, POLL_INTERVAL_MS) if doc["running"] else ""
+    return page(doc["jobid"], f'<div id="job" data-live>{"".join(body)}</div>', nonce, script, where=doc["path"])
 
 
 def _failure(post):

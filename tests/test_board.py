@@ -339,6 +339,8 @@ jobs:
         assert {j["name"]: j["state"] for j in board.json("/")["jobs"]}["waits"] in ("never built", "stale")
         doc = wait_for(lambda: (lambda d: d if d["running"].get("waits") else None)(board.json("/")), timeout=60)
         assert doc["running"] == {"waits": "waits-1"} and 'state run">waits-1' in board.html("/")
+        job = board.json("/job/waits-1")   # jobs run in place: its page is there while it runs
+        assert job["running"] and job["post"] is None and job["banner"] == "being built now"
         go.write_text("")
         assert build.wait(timeout=60) == 0
         done = wait_for(lambda: (lambda d: d if d["jobs"][1]["state"] == "fresh" else None)(board.json("/")),

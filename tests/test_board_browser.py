@@ -176,8 +176,36 @@ jobs:
         assert build.wait(timeout=60) == 0
         wait_for(lambda: row("waits").startswith("waits fresh waits-1"), timeout=60)
         wait_for(lambda: "SUCCESS" in log_text(), timeout=60)
+
     finally:
         if build is not None and build.poll() is None:
+            build.kill()
+            build.wait()
+        board.stop()
+
+
+def test_a_running_jobs_page_follows_it_to_its_result(browser, project):
+    go = project.root / "go"
+    project.recipe(f"""\
+jobs:
+  waits:
+    run: "echo started; while [ ! -e {go} ]; do sleep 0.05; done; echo finished"
+""")
+    board = Board(project)
+    build = project.popen("-q", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: board.json("/")["running"], timeout=60)
+        browser.get(board.url + "job/waits-1")
+        assert "being built now" in by_css(browser, "#banner").text
+        go.write_text("")
+        assert build.wait(timeout=60) == 0
+
+        def main_text():
+            return browser.execute_script("return document.querySelector('main').innerText")
+        wait_for(lambda: "SUCCESS" in main_text() and "finished" in main_text(), timeout=60)
+        assert "being built now" not in main_text()
+    finally:
+        if build.poll() is None:
             build.kill()
             build.wait()
         board.stop()
