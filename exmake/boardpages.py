@@ -115,8 +115,9 @@ def _jobs(doc):
             jobid += ' <span class="dim">(last built)</span>'
         if job["running"]:  # jobs run in place: its page shows it while it runs
             jobid = f'{link(job_href(job["running"]), job["running"])} <span class="dim">(being built)</span>'
-        rows.append([esc(job["name"]), state_span(state), jobid,
-                     f'<span class="reasons">{esc("; ".join(job["reasons"]))}</span>'])
+        # while it runs, why the last survey found it stale is old news
+        why = "running now" if job["running"] else "; ".join(job["reasons"])
+        rows.append([esc(job["name"]), state_span(state), jobid, f'<span class="reasons">{esc(why)}</span>'])
     title = f"Jobs ({doc['total']:,}{', ' + doc['filter'] if doc['filter'] else ''})"
     pager = _pager(doc["page"], doc["pages"], "page", doc)
     return (f'<section id="jobs" data-live><h2>{esc(title)}</h2>'
