@@ -30,6 +30,8 @@ COMMANDS = {
     "list": ("list", "list the recipe's jobs and families, with their `doc:` descriptions"),
     "clean": ("clean", "remove the published results and -LATEST links (--workdir: the workdir too)"),
     "completion": ("completion", "print a bash, zsh or fish completion script"),
+    "board": ("board", "browse jobs, the build log and results in a browser (read-only, live)"),
+    "report": ("report", "write one self-contained HTML file about a build"),
 }
 # Commands that scripts use but people need not see in --help.
 HIDDEN = {"exec-job": ("exec_job", "run one job as a batch script does")}

@@ -228,12 +228,19 @@ class JobDirs:
             return []
         removed = []
         for jobid in entries:
-            marker = self.marker(jobid)
-            lock = os.path.join(marker, ".lock") if os.path.isdir(marker) else marker
-            if not is_locked(lock):
+            if not self.is_being_made(jobid):
                 self.abandon(jobid)
                 removed.append(jobid)
         return removed
+
+    def is_being_made(self, jobid):
+        """True while a live build (or the job's processes) holds `jobid`'s marker."""
+        marker = self.marker(jobid)
+        return is_locked(os.path.join(marker, ".lock") if os.path.isdir(marker) else marker)
+
+    def being_made(self):
+        """The job ids that live builds are making now (a look, for the board)."""
+        return [jobid for jobid in listing(self.building) if JOBID_RE.match(jobid) and self.is_being_made(jobid)]
 
 
 def listing(path):

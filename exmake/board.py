@@ -1,0 +1,252 @@
+"""`exmake board`'s web server: the workdir, the build log and the results, read-only.
+
+The standard library's ThreadingHTTPServer, no framework. URLs:
+
+    /                            the build log and the recipe's jobs with their states
+                                 (`?page=N`, `?state=STATE`, `?log_page=N`)
+    /job/<jobid>                 one job directory
+    /job/<jobid>/file/<path>     a file (`?raw=1`: its bytes) or directory of it
+    /results/<path>              the results directory, with previews
+
+Every page is JSON too, for a request that accepts `application/json`.
+
+What may be asked is narrow on purpose: GET and HEAD only (anything else
+405: there is no write endpoint); the request path is percent-decoded
+once and every file goes through `BoardData.safe_path`, so `..`, its
+encodings, absolute paths and links that lead out of the workdir or the
+results directory are 404 like a missing file. Nothing read is unpickled or
+run. HTML pages carry a Content Security Policy that lets only their own
+script run; raw files are sent with `nosniff` and a sandboxing policy, so an
+HTML or SVG file a job wrote runs nothing either.
+"""
+
+import json
+import os
+import shutil
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from exmake.boarddata import BoardData
+from exmake.boardhtml import csp, new_nonce
+from exmake import boardpages
+
+WARM_INTERVAL_S = 1.0     # how often the background thread looks for a changed workdir
+STREAM_CHUNK_BYTES = 64 << 10
+MAX_PAGE = 10 ** 6        # a page number past any real workdir's; bigger ones are bad requests
+RAW_POLICY = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class BadRequest(Exception):
+    """A request the board cannot answer as asked (400), with the reason."""
+
+
+class NotFound(Exception):
+    """404: no such job, file or page, or a path the board never serves."""
+
+
+class BoardServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address, data, quiet=True):
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, BoardHandler)
+        self.data, self.quiet = data, quiet
+        self._stop = threading.Event()
+        self._warmer = threading.Thread(target=self._warm, name="board-warmer", daemon=True)
+
+    def url(self):
+        host, port = self.server_address[:2]
+        return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+
+    def serve(self):
+        self._warmer.start()
+        try:
+            self.serve_forever(poll_interval=0.25)
+        finally:
+            self._stop.set()
+            self.server_close()
+
+    def _warm(self):
+        """Retake the snapshots when the workdir changes, so that requests never wait for them."""
+        try:
+            self.data.users(wait=True)  # a job page's dependents: every setup.json read once, now
+        except OSError:
+            pass
+        while not self._stop.wait(WARM_INTERVAL_S):
+            try:
+                self.data.refresh()
+                self.data.log()
+            except Exception:  # noqa: BLE001 - a page request will meet the same trouble and say it
+                pass
+
+
+class BoardHandler(BaseHTTPRequestHandler):
+    server_version = "exmake-board"
+    protocol_version = "HTTP/1.1"
+    head = False   # answering HEAD: headers only
+
+    # -- methods ----------------------------------------------------------------------
+
+    def do_GET(self):
+        self._answer(head=False)
+
+    def do_HEAD(self):
+        self._answer(head=True)
+
+    def __getattr__(self, name):
+        # http.server answers a method it has no do_X for with 501; the board
+        # knows every other method and refuses it: nothing here writes.
+        if name.startswith("do_"):
+            return self._refuse
+        raise AttributeError(name)
+
+    def _refuse(self):
+        self.close_connection = True  # its body, if any, is never read: this connection is done
+        self._send(405, "text/plain; charset=utf-8",
+                   f"{self.command} is not allowed: the board is read-only (GET and HEAD only)\n".encode(),
+                   extra={"Allow": "GET, HEAD"})
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        if not self.server.quiet:
+            super().log_message(format, *args)
+
+    # -- routing --------------------------------------------------------------------------
+
+    def _answer(self, head):
+        self.head = head
+        self.nonce = new_nonce()
+        self.wants_json = "application/json" in self.headers.get("Accept", "")
+        try:
+            split = urlsplit(self.path)
+            self.query = _query(split.query)
+            path = unquote(split.path, errors="strict")
+            self._route(path)
+        except BadRequest as exc:
+            self._error(400, str(exc))
+        except NotFound as exc:
+            self._error(404, str(exc) or "not found")
+        except UnicodeDecodeError:
+            self._error(400, "the path is not UTF-8")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the browser went away mid-answer
+
+    def _route(self, path):
+        data = self.server.data
+        if path == "/":
+            doc = data.front(page=self._int("page"), state=self.query.get("state"),
+                             log_page=self._int("log_page"))
+            return self._page(doc, boardpages.front_page)
+        if path == "/results" or path.startswith("/results/"):
+            return self._file(data.results, path[len("/results/"):], "/results", ("/", "the board"))
+        parts = path.split("/", 4)   # "", "job", jobid, "file", path
+        if len(parts) >= 3 and parts[1] == "job":
+            jobid = parts[2]
+            doc = data.job(jobid)
+            if doc is None:
+                raise NotFound(f"no job directory {jobid} in {data.workdir}")
+            if len(parts) == 3:
+                return self._page(doc, boardpages.job_page)
+            if parts[3] == "file" and len(parts) == 5:
+                return self._file(data.jobdirs.path(jobid), parts[4], f"/job/{jobid}/file",
+                                  (boardpages.job_href(jobid), jobid))
+        raise NotFound(f"no page {path}")
+
+    def _int(self, key):
+        text = self.query.get(key, "1")
+        if not (text.isascii() and text.isdigit() and len(text) <= 7 and 1 <= int(text) <= MAX_PAGE):
+            raise BadRequest(f"?{key}={text[:40]}: a page number is a whole number from 1")
+        return int(text)
+
+    def _file(self, base, rel, prefix, up):
+        data = self.server.data
+        real = data.safe_path(base, rel.rstrip("/")) if rel.strip("/") else (
+            os.path.realpath(base) if os.path.isdir(base) else None)
+        if real is None:
+            raise NotFound(f"no file {rel}")
+        raw_url = f"{prefix}/{quote(rel)}?raw=1"
+        if "raw" in self.query and not os.path.isdir(real):
+            return self._stream(real)
+        doc = data.file(real, rel, raw_url)
+        if doc["kind"] == "binary" and not self.wants_json:
+            return self._stream(real)  # anything else is a download
+        title = f"{prefix.split('/file')[0].lstrip('/')}/{rel}".replace("job/", "", 1)
+        base_href = f"{prefix}/{quote(rel.rstrip('/'))}" if rel.strip("/") else prefix
+        return self._page(doc, lambda d, nonce: boardpages.file_page(d, nonce, title, up, base_href))
+
+    # -- answers --------------------------------------------------------------------------
+
+    def _page(self, doc, render):
+        if self.wants_json:
+            body = json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()
+            return self._send(200, "application/json; charset=utf-8", body)
+        body = render(doc, self.nonce).encode()
+        return self._send(200, "text/html; charset=utf-8", body, extra={"Content-Security-Policy": csp(self.nonce)})
+
+    def _error(self, status, message):
+        if self.wants_json:
+            body = json.dumps({"error": message, "status": status}).encode()
+            return self._send(status, "application/json; charset=utf-8", body)
+        body = boardpages.error_page(status, message, self.nonce).encode()
+        self._send(status, "text/html; charset=utf-8", body, extra={"Content-Security-Policy": csp(self.nonce)})
+
+    def _send(self, status, content_type, body, extra=None):
+        self.send_response(status)
+        self._headers(content_type, len(body), extra)
+        if not self.head:
+            self.wfile.write(body)
+
+    def _headers(self, content_type, length, extra=None):
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(length))
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.send_header("Cache-Control", "no-store")
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+
+    def _stream(self, real):
+        """The file's bytes, in chunks (a big file is never read whole)."""
+        from exmake.boarddata import classify
+        kind, mime = classify(real)
+        extra = {"Content-Security-Policy": RAW_POLICY}
+        if kind in ("text", "csv"):
+            mime = "text/plain; charset=utf-8"
+        elif kind == "binary":
+            name = os.path.basename(real)
+            extra["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
+        with open(real, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            self.send_response(200)
+            self._headers(mime, size, extra)
+            if not self.head:
+                shutil.copyfileobj(f, self.wfile, STREAM_CHUNK_BYTES)
+
+
+def _query(text):
+    """{key: last value} of a query string; a malformed one is a bad request."""
+    try:
+        pairs = parse_qs(text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=20)
+    except ValueError as exc:
+        raise BadRequest(f"bad query string: {exc}") from None
+    return {key: values[-1] for key, values in pairs.items()}
+
+
+def serve(recipe_path, host, port, out, err):
+    """Serve until interrupted; prints the URL first (a line ending with it)."""
+    from exmake.errors import UsageError
+    data = BoardData(recipe_path)
+    data.refresh(force=True)   # the first states before the first page
+    if host not in LOCAL_HOSTS:
+        print(f"exmake board: warning: --host {host} lets anyone who can reach this machine read the "
+              "workdir, the build log and the results: the board has no login", file=err, flush=True)
+    try:
+        server = BoardServer((host, port), data)
+    except OSError as exc:
+        raise UsageError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+    print(f"exmake board: serving {data.workdir} read-only (Ctrl-C stops) at {server.url()}", file=out, flush=True)
+    server.serve()

@@ -1,0 +1,72 @@
+"""`exmake report -o FILE`: one self-contained HTML file about a build, read as text and in Chromium."""
+
+import json
+import re
+
+import test_board_browser
+from test_board import HOSTILE, make_project
+from test_board_browser import by_css, no_alert, shot
+
+browser = test_board_browser.browser   # the fixture: a real headless Chromium
+
+
+def test_report_holds_jobs_reasons_timeline_usage_failures_and_results(project):
+    make_project(project)
+    (project.root / "out").mkdir()
+    result = project.run("report", "-o", "out/report.html", expect=0)
+    assert "report.html: build default/" in result.out and "4 jobs, FAILURE" in result.out
+    html = (project.root / "out/report.html").read_text()
+    for part in ('aria-label="timeline"', "<h2>Resources used</h2>", "<h2>Failures</h2>", "exit status 3",
+                 "it broke &lt;b&gt;here&lt;/b&gt;", "count.csv", "data:image/png;base64,", "no earlier job"):
+        assert part in html, part
+    assert "<b>here" not in html and "window.pwned" not in html.replace("&lt;script&gt;window.pwned", "")
+    # nothing is fetched: no src or href leaves the file, and the policy forbids it anyway
+    assert not re.search(r'(src|href)="(https?:|//|/)', html)
+    assert "default-src &#x27;none&#x27;" in html
+
+
+def test_report_reasons_name_what_changed_and_what_was_reused(project):
+    make_project(project)
+    project.write("a.txt", "changed\n")
+    project.run("-k", expect=1)
+    project.run("report", "-o", "r.html", expect=0)
+    html = (project.root / "r.html").read_text()
+    assert "input a.txt changed" in html                        # upper, built again
+    assert "same code, options and inputs as big-1" in html     # big, reused
+    older = project.run("report", "-o", "first.html", "--entry", "default/first", expect=0)
+    assert "default/" in older.out
+    assert "no earlier job" in (project.root / "first.html").read_text()
+
+
+def test_report_errors_are_exit_2_and_write_nothing(project):
+    make_project(project)
+    result = project.run("report", "-o", "x.html", "--entry", "default/~9", expect=2)
+    assert "has only 1 entries" in result.err and not (project.root / "x.html").exists()
+    assert "--entry no such: 'no such': name an entry as LIST/latest" in project.run(
+        "report", "-o", "x.html", "--entry", "no such", expect=2).err
+    assert "-o nowhere/x.html: no directory" in project.run("report", "-o", "nowhere/x.html", expect=2).err
+    assert "-o work: a directory" in project.run("report", "-o", "work", expect=2).err
+    project.recipe("jobs:\n  a:\n    run: \"true\"\n")
+    (project.root / "work").rename(project.root / "old")
+    result = project.run("report", "-o", "x.html", expect=2)
+    assert "no build recorded" in result.err and not (project.root / "x.html").exists()
+
+
+def test_report_in_the_browser_fetches_nothing_and_runs_no_job_text(browser, project):
+    make_project(project)
+    project.run("report", "-o", "report.html", expect=0)
+    browser.get((project.root / "report.html").as_uri())
+    no_alert(browser)
+    assert browser.title.startswith("exmake build default/")
+    assert browser.execute_script("return window.pwned === undefined")
+    assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
+    assert "it broke <b>here</b>" in by_css(browser, "pre.stderr").text
+    width = browser.execute_script("var i = document.querySelector('img.preview'); "
+                                   "return i && i.complete ? i.naturalWidth : 0")
+    assert width == 40  # the embedded image shows
+    rows = json.loads(browser.execute_script(
+        "return JSON.stringify(Array.from(document.querySelectorAll('#jobs-table tbody tr'), "
+        "r => r.cells[0].innerText + ' ' + r.cells[1].innerText))"))
+    assert sorted(rows) == ["big built", "broken failed", "count built", "upper built"]
+    assert HOSTILE not in browser.page_source or "&lt;script&gt;" in browser.page_source
+    shot(browser, "report")
