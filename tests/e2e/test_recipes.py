@@ -89,7 +89,7 @@ def test_books_one_job_per_book_and_a_fan_in_report(recipes_copy):
     kjv = recipes_copy / "data/kjv"
     first = states(exmake(where, "--json"))
     books = sorted(p.stem for p in kjv.glob("*.txt"))
-    assert first == {**{f"stats@{b}": "built" for b in books}, "report": "built"}
+    assert first == {**{f"stats@{b}": "built" for b in books}, "summary": "built"}
     report = (where / "results/report.md").read_text()
     for book in books:  # each row agrees with a count of the book's own text
         words = sum(len(_words(line.split(" ", 1)[1])) for line in (kjv / f"{book}.txt").read_text().splitlines())
@@ -100,12 +100,12 @@ def test_books_one_job_per_book_and_a_fan_in_report(recipes_copy):
     # A new book: its job and the report run, nothing else.
     (kjv / "genesis1.txt").write_text("".join((kjv / "genesis.txt").read_text().splitlines(True)[:31]))
     grown = states(exmake(where, "--json"))
-    assert {n for n, s in grown.items() if s == "built"} == {"stats@genesis1", "report"}
+    assert {n for n, s in grown.items() if s == "built"} == {"stats@genesis1", "summary"}
     assert "| genesis1 | 31 |" in (where / "results/report.md").read_text()
     # A book taken away: its job leaves the plan, its table is unpublished.
     (kjv / "jonah.txt").unlink()
     shrunk = exmake(where, "--json")
-    assert "stats@jonah" not in states(shrunk) and states(shrunk)["report"] == "built"
+    assert "stats@jonah" not in states(shrunk) and states(shrunk)["summary"] == "built"
     assert not (where / "results/books/jonah.txt").exists()
     assert "| jonah |" not in (where / "results/report.md").read_text()
 
