@@ -52,6 +52,10 @@ from exmake.signals import SignalGuard
 POLL_MIN_S = 0.25     # first look, and after any change
 POLL_MAX_S = 10.0     # longest wait between looks while nothing changes
 POLL_BACKOFF = 1.5
+# A big build's query takes a while (squeue lists every array task): wait at
+# least this many times as long as the last one took, so that asking costs the
+# controller and our CPUs at most about a tenth of the time.
+POLL_COST_FACTOR = 10
 NO_ANSWER_NOTE_S = 300.0   # while the scheduler does not answer, say so this often
 SUBMIT_IDS = "exmake_ids"  # submit.sh's array of scheduler ids
 # A scheduler forgets finished jobs (Slurm after MinJobAge, without accounting;
@@ -377,8 +381,10 @@ class ClusterBuild:
             pending = {name: job_id for name, job_id in self.ids.items() if name not in self.outcomes}
             if self.next_unit == len(self.units) and (not wait or not pending):
                 return
+            asked = time.monotonic()
             changed = self._poll(pending, seen, unknown)
-            interval = POLL_MIN_S if changed else min(interval * POLL_BACKOFF, POLL_MAX_S)
+            floor = min(max(POLL_MIN_S, POLL_COST_FACTOR * (time.monotonic() - asked)), POLL_MAX_S)
+            interval = floor if changed else min(max(interval * POLL_BACKOFF, floor), POLL_MAX_S)
             time.sleep(interval)
 
     def _poll(self, pending, seen, unknown):
