@@ -57,7 +57,8 @@ POLL_BACKOFF = 1.5
 # controller and our CPUs at most about a tenth of the time.
 POLL_COST_FACTOR = 10
 NO_ANSWER_NOTE_S = 300.0   # while the scheduler does not answer, say so this often
-SUBMIT_IDS = "exmake_ids"  # submit.sh's array of scheduler ids
+SUBMIT_IDS = "exmake_ids"
+SUBMIT_LIMIT_WORDS = "submit limit"  # in sbatch's refusal at MaxSubmitJobs ("... (job submit limit, ...)")  # submit.sh's array of scheduler ids
 # A scheduler forgets finished jobs (Slurm after MinJobAge, without accounting;
 # slurm-wlm-torque's qstat cannot be asked at all). A job it does not know is
 # settled by its <job>.result.json at once; without one, it is lost only after
@@ -203,6 +204,7 @@ class ClusterBuild:
         self.ids = {}                   # name -> scheduler id ("ARRAY_TASK" for an array's task)
         self.unit_ids = {}              # unit label -> scheduler id (an array's own)
         self.units = []                 # exmake.arrays.Unit, in submission order
+        self.by_label = {}              # label -> Unit
         self.next_unit = 0              # index of the first unit not yet submitted
         self.max_submit = None          # the site's MaxSubmitJobs, if any
         self.logs = {}                  # name -> its stderr log
@@ -246,11 +248,8 @@ class ClusterBuild:
     def _live_ids(self):
         """What to cancel: every submission with a job not yet final."""
         live = [job_id for label, job_id in self.unit_ids.items()
-                if any(n in self.ids and n not in self.outcomes for n in self._unit(label).names)]
+                if any(n in self.ids and n not in self.outcomes for n in self.by_label[label].names)]
         return live + self.taken_over
-
-    def _unit(self, label):
-        return next(unit for unit in self.units if unit.label == label)
 
     # -- an earlier build killed while its jobs ran ---------------------------
 
@@ -297,6 +296,7 @@ class ClusterBuild:
         limits = self.backend.limits()
         self.max_submit = limits.max_submit
         self.units = plan_units(self.backend, self.recipe, names, limits)
+        self.by_label = {unit.label: unit for unit in self.units}
         self.scripts = write_scripts(self.backend, self.recipe, self.units, self.build_id, self.directory,
                                      self.force, self.throttle)
         for unit in self.units:
@@ -313,7 +313,14 @@ class ClusterBuild:
             if self.max_submit and queued and queued + len(unit.names) > self.max_submit:
                 return
             with guard.critical():  # a submitted id is on disk before an interrupt can cancel it
-                queued += self._submit_unit(unit, targets)
+                try:
+                    queued += self._submit_unit(unit, targets)
+                except SchedulerError as exc:
+                    # The limit counts the user's other jobs too (and may be a QOS's, not in
+                    # the config): refused for it while ours are queued, try after they move.
+                    if not queued or SUBMIT_LIMIT_WORDS not in str(exc):
+                        raise
+                    return
                 self.next_unit += 1
             guard.checkpoint()
 
@@ -321,6 +328,8 @@ class ClusterBuild:
         """Submit the jobs of `unit` whose dependencies did not fail; the number submitted."""
         tasks = []
         for index, name in enumerate(unit.names):
+            if name in self.outcomes:  # skipped on an earlier try that the site refused
+                continue
             failed = self._failed_deps(name)
             if failed:  # already known: submitting would only have it cancelled
                 self._settle(name, Outcome("skipped", reasons=[f"dependency {failed[0]} failed"]))
@@ -351,7 +360,7 @@ class ClusterBuild:
         tasks = set(tasks)
         deps = []
         for label, (kind, pairs) in unit.deps.items():
-            other = self._unit(label)
+            other = self.by_label[label]
             needed = sorted({there for here, there in pairs if here in tasks
                              and self.outcomes.get(other.names[there], _NONE).state not in ("built", "reused")})
             if not needed:
@@ -366,7 +375,7 @@ class ClusterBuild:
     def _save(self, targets):
         record = {"format": 2, "build": self.build_id, "backend": self.backend.name,
                   "recipe": self.recipe.path, "targets": list(targets), "jobs": self.ids,
-                  "arrays": {label: job_id for label, job_id in self.unit_ids.items() if self._unit(label).array}}
+                  "arrays": {label: job_id for label, job_id in self.unit_ids.items() if self.by_label[label].array}}
         atomic.write_json(os.path.join(self.directory, "jobs.json"), record, fsync=False)
 
     # -- waiting ------------------------------------------------------------

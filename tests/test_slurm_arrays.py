@@ -180,7 +180,7 @@ def test_a_failed_task_fails_only_its_own_dependents(slurm, tmp_path):
 
 def test_each_task_runs_the_job_it_would_have_run_alone(slurm, tmp_path):
     cluster, local = families(tmp_path / "cluster"), families(tmp_path / "local")
-    run(local, "--json", expect=1)
+    run(local, "-k", "--json", expect=1)
     run(cluster, "--backend", "slurm", "--json", expect=1)
     for name in ("qc@A", "two@B", "both@D"):
         ours = json.loads((cluster / f"work/{name}-1/setup.json").read_text())
@@ -305,3 +305,14 @@ def test_torque_submits_a_family_job_by_job(project, tmp_path):
     project.run("emit", "--backend", "torque", "--out", out, expect=0)
     assert sorted(p.name for p in out.glob("*.sh")) == ["f@1.sh", "f@2.sh", "submit.sh"]
     assert not any(" -t " in line or "-J" in line for line in (out / "submit.sh").read_text().splitlines())
+
+
+def test_site_limits_from_the_real_scontrol_and_when_arrays_are_off(slurm, tmp_path, monkeypatch):
+    config = parse_config(subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True).stdout)
+    limits = SlurmBackend().limits()
+    assert limits.max_tasks == int(config["MaxArraySize"]) - 1  # task indices 0..MaxArraySize-1, one spare
+    assert limits.max_submit == _count(config.get("MaxSubmitJobs"))
+    path, _ = shims(tmp_path, extra_config="MaxArraySize            = 0\\nMaxSubmitJobs           = UNLIMITED\\n")
+    monkeypatch.setenv("PATH", path)
+    off = SlurmBackend().limits()
+    assert (off.max_tasks, off.max_submit) == (1, None)  # slurm.conf(5): 0 disables arrays
