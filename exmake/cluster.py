@@ -304,7 +304,7 @@ class ClusterBuild:
                 stem = f"{unit.label}.{index}" if unit.array else unit.label
                 self.logs[name] = os.path.join(self.directory, f"{stem}.err")
 
-    def _submit_wave(self, targets, guard):
+    def _submit_wave(self, targets, guard=None):
         """Submit the next units, in order, while the queue has room for them
         under MaxSubmitJobs (at least one when nothing of ours is queued)."""
         queued = sum(1 for name in self.ids if name not in self.outcomes)
@@ -380,7 +380,7 @@ class ClusterBuild:
 
     # -- waiting ------------------------------------------------------------
 
-    def _drive(self, targets, wait, guard):
+    def _drive(self, targets, wait, guard=None):
         """Submit wave after wave; poll (one query for the whole build) until
         every job is final, or, without `wait`, until all are submitted."""
         interval = POLL_MIN_S

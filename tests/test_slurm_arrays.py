@@ -138,7 +138,7 @@ jobs:
     run: "cat {deps.q}/q {deps.first}/q > b"
     deps: {q: "qc@{each.s}", first: "qc@A"}
   all:
-    run: "cat {deps.r}/r > all"
+    run: "for d in {deps.r}; do cat $d/r; done > all"
     deps: {r: "two@*"}
 """
 
@@ -192,6 +192,7 @@ def test_each_task_runs_the_job_it_would_have_run_alone(slurm, tmp_path):
     again = states(run(cluster, "--backend", "slurm", "--json"))
     assert {n for n, s in again.items() if s == "built"} == {"qc@C", "two@C", "both@C", "all"}
     assert {n for n, s in again.items() if s == "reused"} == set(again) - {"qc@C", "two@C", "both@C", "all"}
+    assert (cluster / "work/all-1/all").read_text() == "A\nB\nC\nD\n"
 
 
 def test_waves_keep_the_queue_under_max_submit_jobs(slurm, tmp_path):
