@@ -121,7 +121,7 @@ def test_a_failing_script_exits_non_zero_so_afterok_never_fires(project, tmp_pat
 
 
 def test_submit_argv_uses_qsub_depend_syntax():
-    assert TorqueBackend().submit_argv("a.sh", ["1.srv", "2.srv"]) == [
+    assert TorqueBackend().submit_argv("a.sh", [("afterok", "1.srv"), ("afterok", "2.srv")]) == [
         "qsub", "-o", "a.out", "-e", "a.err", "-W", "depend=afterok:1.srv:2.srv", "a.sh"]
     assert TorqueBackend().submit_argv("a.sh", []) == ["qsub", "-o", "a.out", "-e", "a.err", "a.sh"]
 

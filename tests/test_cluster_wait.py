@@ -42,14 +42,14 @@ def test_a_forgotten_job_with_a_result_file_is_done_at_the_first_answer(build):
     cluster.write_result(build.recipe.workdir, "b1", "a",
                          SimpleNamespace(state="built", jobid="a-1", path="/w/a-1", reasons=["no earlier job"],
                                          detail={}, duration=0.5))
-    build._wait()
+    build._drive([], wait=True)
     assert build.backend.queries == 1
     outcome = build.outcomes["a"]
     assert (outcome.state, outcome.jobid, outcome.reasons) == ("built", "a-1", ["no earlier job"])
 
 
 def test_a_forgotten_job_without_a_result_fails_after_bounded_unknown_answers(build):
-    build._wait()  # returns: before the fix, this loop never ended
+    build._drive([], wait=True)  # returns: before the fix, this loop never ended
     outcome = build.outcomes["a"]
     assert outcome.state == "failed" and "no longer known to the scheduler" in outcome.detail["reason"]
     assert build.backend.queries >= cluster.UNKNOWN_ANSWERS_MAX
@@ -80,7 +80,7 @@ def test_a_scheduler_that_does_not_answer_is_waited_for_not_taken_for_forgetting
     cluster.write_result(build.recipe.workdir, "b1", "a",
                          SimpleNamespace(state="built", jobid="a-1", path="/w/a-1", reasons=[],
                                          detail={}, duration=0.5))
-    build._wait()
+    build._drive([], wait=True)
     assert build.outcomes["a"].state == "built"
     assert build.backend.queries == 3 * cluster.UNKNOWN_ANSWERS_MAX + 1
     assert any("does not answer" in line for line in said)

@@ -188,15 +188,18 @@ def test_an_empty_family_is_shown_and_a_fan_in_over_it_runs_with_no_directories(
     assert project.read("work/all-1/o") == "[]\n"
 
 
-def test_a_cluster_build_submits_each_instance_as_a_batch_job(project, tmp_path):
+def test_a_cluster_build_submits_a_family_as_a_job_array(project, tmp_path):
+    """Issue 13: on Slurm a family's instances are one array (one job by job on
+    Torque); the fan-in waits for the whole array."""
     project.recipe('jobs:\n  part:\n    foreach: {n: [1, 2]}\n    run: "echo {each.n} > p"\n'
                    '  total:\n    deps: {ps: "part@*"}\n    run: "cat {deps.ps}/p > t"\n')
     out = tmp_path / "batch"
     project.run("emit", "--backend", "slurm", "--out", out, expect=0)
-    assert sorted(p.name for p in out.glob("*.sh")) == ["part@1.sh", "part@2.sh", "submit.sh", "total.sh"]
+    assert sorted(p.name for p in out.glob("*.sh")) == ["part.array0.sh", "submit.sh", "total.sh"]
+    assert json.loads((out / "part.array0.tasks.json").read_text())["tasks"] == ["part@1", "part@2"]
     submit = (out / "submit.sh").read_text()
-    assert submit.index("part@2.sh") < submit.index("total.sh")
-    assert '"${exmake_ids[part@1]}"' in submit and '"${exmake_ids[part@2]}"' in submit
+    assert submit.index("part.array0.sh") < submit.index("total.sh")
+    assert 'afterok:"${exmake_ids[part.array0]}"' in submit
 
 
 # -- bad input: exit 2, file:line:key, nothing written ---------------------------------------

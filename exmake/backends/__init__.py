@@ -6,10 +6,10 @@ scheduler queries can be counted and bounded. `select_backend` picks one by
 name; `auto` asks `sbatch` first, then `qsub`, else builds locally.
 """
 
-from exmake.backends.base import (FINAL_STATES, Backend, JobState, SchedulerError,  # noqa: F401 - the interface
-                                   available)
+from exmake.backends.base import FINAL_STATES, Backend, JobState, SchedulerError, available
 from exmake.errors import UsageError
 
+__all__ = ["FINAL_STATES", "Backend", "JobState", "SchedulerError", "available", "select_backend", "NAMES"]
 NAMES = ("local", "slurm", "torque", "auto")
 
 

@@ -44,6 +44,7 @@ class Backend:
 
     name = None
     command = None        # the program whose answer means "this scheduler is here"
+    arrays = False        # whether it submits job arrays
 
     def __init__(self):
         self.queries = 0  # scheduler status queries made, for tests and -v
@@ -79,20 +80,41 @@ class Backend:
 
     def submit_line(self, script, deps, ids_array):
         """The shell line submit.sh uses: the same argv as `submit`, each word
-        quoted, with `"${ARRAY[dep]}"` where a dependency's scheduler id goes."""
+        quoted, with `"${ARRAY[dep]}"` where a dependency's scheduler id goes.
+        `deps`: [(kind, label, suffix)], kind as in `submit`; the id is the
+        label's with `suffix` after it (an array's task: "_7")."""
         import shlex
-        marks = [f"\0{i}\0" for i in range(len(deps))]  # no argv word can hold a NUL
+        marks = [(kind, f"\0{i}\0{suffix}") for i, (kind, _, suffix) in enumerate(deps)]  # no argv word holds a NUL
         words = []
         for arg in self.submit_argv(script, marks):
             pieces = re.split("\0(\\d+)\0", arg)  # literal, index, literal, ...
-            word = "".join(f'"${{{ids_array}[{shlex.quote(deps[int(p)])}]}}"' if i % 2 else shlex.quote(p) if p else ""
+            word = "".join(f'"${{{ids_array}[{shlex.quote(deps[int(p)][1])}]}}"' if i % 2 else shlex.quote(p) if p else ""
                            for i, p in enumerate(pieces))
             words.append(word or "''")
         return " ".join(words)
 
-    # subclasses: _quote(value) -> str (a word of a directive line), directives(resources, cores, names)
-    # -> [str], submit_argv(script, dep_ids),
-    # submit(script, dep_ids) -> id, query(ids) -> {id: JobState}, cancel(ids)
+    def limits(self):
+        """What the site allows: Limits(max_tasks per array, max_submit jobs in
+        the queue at once, or None). Without arrays, max_tasks is 1."""
+        return Limits(1, None)
+
+    # subclasses: _quote(value) -> str (a word of a directive line),
+    # directives(resources, cores, job_name, out, err, workdir, array=None) -> [str],
+    # submit_argv(script, deps, array=None), submit(script, deps, array=None) -> id, where deps is
+    # [(kind, scheduler id)] with kind "afterok", "aftercorr" or "afterany" (arrays.py says when),
+    # query(ids) -> {id: JobState} (an array task's id is "ARRAY_TASK"), cancel(ids)
+
+
+class Limits:
+    """A site's limits on submissions."""
+
+    __slots__ = ("max_tasks", "max_submit")
+
+    def __init__(self, max_tasks, max_submit):
+        self.max_tasks, self.max_submit = max_tasks, max_submit
+
+    def __repr__(self):
+        return f"Limits(max_tasks={self.max_tasks!r}, max_submit={self.max_submit!r})"
 
 
 def available(command):

@@ -7,6 +7,12 @@ Directives follow the qsub documentation (Torque 6): -N name, -o/-e paths
 -l qos=Q. Torque deletes a job whose afterok dependency failed.
 `qstat -x` prints XML: job_state Q/H/W/T/S (waiting), R/E (running),
 C (completed; exit_status says how).
+
+No job arrays here: each job is a submission of its own (`limits` says
+max_tasks 1). slurm-wlm-torque's qsub would pass `-t` on as `--array`, but
+its tasks see SLURM_ARRAY_TASK_ID rather than Torque's PBS_ARRAYID, its
+qstat cannot be asked about them, and real Torque names a task `ID[i]`:
+one code path for both is not there yet.
 """
 
 import os
@@ -33,7 +39,9 @@ class TorqueBackend(Backend):
         # ('...', with ' written '"'"') is read back exactly.
         return shlex.quote(value)
 
-    def directives(self, resources, cores, job_name, out, err, workdir):
+    def directives(self, resources, cores, job_name, out, err, workdir, array=None):
+        if array:
+            raise SchedulerError("the Torque backend submits no job arrays")
         word = self.directive_value
         nodes = f"nodes=1:ppn={cores or 1}"
         if "gpus" in resources:
@@ -57,22 +65,24 @@ class TorqueBackend(Backend):
         lines += resources.get("extra", [])
         return [f"{self.prefix} {line}" for line in lines]
 
-    def submit_argv(self, script, dep_ids):
+    def submit_argv(self, script, deps, array=None):
         # -o/-e on the command line too, relative to the batch directory qsub
         # runs in (qsub: a relative path is the submission directory's): the
         # #PBS lines alone are overridden by slurm-wlm-torque's qsub, which puts
         # its own on sbatch's command line.
+        if array or any(kind != "afterok" for kind, _ in deps):
+            raise SchedulerError("the Torque backend submits no job arrays")
         stem = script[:-3] if script.endswith(".sh") else script
         argv = ["qsub", "-o", f"{stem}.out", "-e", f"{stem}.err"]
-        if dep_ids:
-            argv += ["-W", "depend=afterok:" + ":".join(dep_ids)]
+        if deps:
+            argv += ["-W", "depend=afterok:" + ":".join(job_id for _, job_id in deps)]
         return argv + [script]
 
-    def submit(self, script, dep_ids):
+    def submit(self, script, deps, array=None):
         # Submitted from its own directory by name: slurm-wlm-torque's qsub pastes
         # its arguments into a shell command line unquoted, and a project path
         # may hold a space.
-        job_id = self._run(self.submit_argv(os.path.basename(script), dep_ids),
+        job_id = self._run(self.submit_argv(os.path.basename(script), deps, array),
                            cwd=os.path.dirname(script)).stdout.strip()
         if not job_id or " " in job_id:
             raise SchedulerError(f"qsub answered {job_id!r}, not a job id")

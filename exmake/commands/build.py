@@ -201,7 +201,9 @@ def _backend(args, recipe):
 def _cluster(args, ws, backend, targets, reporter, started):
     from exmake.cluster import ClusterBuild
     from exmake.commands.status import survey
-    cluster = ClusterBuild(ws, backend, reporter, lambda t: survey(ws, t), force=args.always_make)
+    # -j on a cluster: at most N tasks of each job array run at once (`--array=...%N`)
+    cluster = ClusterBuild(ws, backend, reporter, lambda t: survey(ws, t), force=args.always_make,
+                           throttle=args.jobs)
     scheduler = {"backend": backend.name, "build": cluster.build_id, "ids": cluster.ids}
     try:
         outcomes = cluster.run(targets, wait=not args.no_wait)
