@@ -100,7 +100,8 @@ def _show_entry(entry, args):
         print(f"caption {entry['caption']}")
     width = max((len(n) for n in entry["jobs"]), default=0)
     for name, job in entry["jobs"].items():
-        print(f"  {name:<{width}}  {job['state']:<8} {job['jobid'] or '-'}")
+        where = f"  from {job['workdir']}" if job.get("workdir") else ""  # reused from another workdir
+        print(f"  {name:<{width}}  {job['state']:<8} {job['jobid'] or '-'}{where}")
     return 0
 
 
