@@ -27,6 +27,7 @@ COMMANDS = {
     "emit": ("emit", "write Slurm or Torque batch scripts and a submit.sh, for submitting by hand"),
     "resources": ("resources", "list the resource keys with their Slurm and Torque forms"),
     "init": ("init", "write a starter Exmakefile"),
+    "batch": ("batch", "run or reuse one job from a JSON environ; print one JSON result (sio-batch)"),
 }
 # Commands that scripts use but people need not see in --help.
 HIDDEN = {"exec-job": ("exec_job", "run one job as a batch script does")}
