@@ -152,6 +152,8 @@ class Rebuilder:
         for name in order:
             job = self.recipe.jobs[name]
             for local, ref in job.external.items():
+                if (name, local) in self.external:  # given already (a subjob's deps: exmake.subjobs)
+                    continue
                 where = (self.recipe.path, job.dep_lines[local], f"jobs.{name}.deps.{local}")
                 try:
                     jobid = jobref.from_log(self.ws, ref)

@@ -10,15 +10,20 @@ import sys
 
 def open_workspace(args, readonly):
     from exmake.workspace import Workspace  # not at import: the no-op path must not load YAML
-    ws = Workspace.load(args.file, readonly=readonly, input_dir=getattr(args, "input_dir", None))
+    input_dir = getattr(args, "input_dir", None)
+    ws = Workspace.load(args.file, readonly=readonly, input_dir=input_dir)
     reuse_from = reuse_sources(args)
     if reuse_from is not None:  # --reuse-from, else $EXMAKE_REUSE_FROM, over the recipe's `reuse_from:`
         ws.recipe.reuse_from = reuse_from
+        os.environ[REUSE_ENV] = ":".join(reuse_from)  # the subjobs this build's job scripts ask for
+    if input_dir:
+        os.environ[INPUT_DIR_ENV] = os.path.abspath(input_dir)  # likewise (exmake.subjobs)
     warn_shadowed(ws.recipe, getattr(args, "command_words", ()))
     return ws
 
 
 REUSE_ENV = "EXMAKE_REUSE_FROM"  # workdirs separated by ':', like PATH
+INPUT_DIR_ENV = "EXMAKE_INPUT_DIR"  # --input-dir, handed to `exmake subjob` (exmake.subjobs)
 
 
 def add_sharing_arguments(parser):

@@ -52,11 +52,12 @@ def main(args):
 def _run(ws, args, targets, started):
     """Build `targets` quietly; the build is logged like any other."""
     from exmake.build import Build, BuildOptions
-    from exmake.commands.build import _log
+    from exmake.commands.build import _log, with_subjobs
     from exmake.report import Reporter
     build = Build(ws, BuildOptions(args.jobs, keep_going=True), Reporter(enabled=False))
     args.dry_run, args.urd, args.message = False, "default", "exmake batch"
     outcomes = build.run(targets)
     failed = any(o.state == "failed" for o in outcomes.values())
-    _log(ws.store, args, ws.recipe, targets, "FAILURE" if failed else "SUCCESS", started, build.log_jobs())
+    _log(ws.store, args, ws.recipe, targets, "FAILURE" if failed else "SUCCESS", started,
+         with_subjobs(ws.recipe, outcomes, build.log_jobs()))
     return outcomes

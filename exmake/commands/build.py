@@ -121,10 +121,23 @@ def main(args):
             build.stamp(args.targets)  # a job reused from elsewhere is checked afresh each build
         save_parsed(ws.recipe)  # only after a build: bad input writes nothing
         _log(ws.store, args, ws.recipe, targets, "FAILURE" if failed else "SUCCESS", started,
-             build.log_jobs())
+             with_subjobs(ws.recipe, outcomes, build.log_jobs()))
     finally:
         ws.close()
     return _report(args, reporter, outcomes, started, "FAILURE" if failed else "SUCCESS")
+
+
+def with_subjobs(recipe, outcomes, jobs):
+    """The build log's jobs, each job script's children (`job.build`, from its
+    post.json's "subjobs") listed under it as {"name", "jobid", "key", "state"}."""
+    from exmake.fs.atomic import read_json
+    for name, outcome in outcomes.items():
+        if outcome.path and name in jobs and recipe.jobs[name].method:
+            post = read_json(os.path.join(outcome.path, "post.json")) or {}
+            if isinstance(post.get("subjobs"), list):
+                jobs[name]["subjobs"] = [{k: s.get(k) for k in ("name", "jobid", "key", "state")}
+                                         for s in post["subjobs"] if isinstance(s, dict)]
+    return jobs
 
 
 def prune_results(ws, write):

@@ -142,6 +142,9 @@ def _print(doc):
         print(line)
     for rel, digest in post.get("outputs", []):
         print(f"output   {rel}  {digest[:22]}")
+    for sub in post.get("subjobs", []):  # children its job script built (job.build)
+        if isinstance(sub, dict):
+            print(f"subjob   {sub.get('jobid')}  {sub.get('state')}  {sub.get('name')}")
 
 
 def _print_setup(setup, flat_deps):

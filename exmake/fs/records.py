@@ -25,7 +25,10 @@ post.json (format 1), written last:
          "wall_s", "cores": the cores it held,
          "mem_limit_mib", "limited_by": "cgroup" | "sampling" (with `mem:`),
          "slices": [{"peak_rss_bytes", "user_s", "system_s", "wall_s"}, ...]
-                   (sliced jobs)}}
+                   (sliced jobs)},
+     "subjobs": the children a job script ran or reused with `job.build`
+        (absent when none): [{"name", "jobid", "path", "key",
+        "state": "built" | "reused"}, ...] (see exmake.jobapi)}
 
 A record is checked when it is read: one of another format, or missing a
 field a reader relies on, reads as None, exactly like a missing one, so a
@@ -70,6 +73,8 @@ def make_post(jobid, ok, exit_code, signal_name, reason, record, start, duration
         post["stderr_tail"] = stderr_tail or []
     if usage is not None:
         post["usage"] = usage
+    if record and record.get("subjobs"):  # children a job script built (exmake.jobapi's job.build)
+        post["subjobs"] = record["subjobs"]
     return post
 
 
