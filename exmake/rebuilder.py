@@ -184,7 +184,7 @@ class Rebuilder:
             setup = self.setup_for(job, dep_outcomes)
         except OSError as exc:
             return Verdict(problem=f"cannot read input {exc.filename}: {exc.strerror}")
-        traced = None if forced else self.traced(setup["key"])
+        traced = None if forced else (self.traced(setup["key"]) or self.unindexed(job.name, setup["key"]))
         if traced:
             jobid, post = traced
             return Verdict(True, setup, jobid, post, [f"same code, options and inputs as {jobid}"],
@@ -272,6 +272,22 @@ class Rebuilder:
     def traced(self, key):
         """(jobid, post) of the SUCCESS job the index holds for `key`, if it still exists."""
         return self._success(self.index("trace").get(key))
+
+    def unindexed(self, name, key):
+        """(jobid, post) of a SUCCESS job with `key` among the newest attempts of
+        `name` that the index does not name: a build killed after the job's
+        directory was renamed into place, before its index row was committed,
+        left it complete (the job directories are the truth), and it is not
+        run again."""
+        self.latest_attempt(name)  # the one listing of the workdir
+        for number in self._numbers.get(name, [])[:ATTEMPTS_TRIED]:
+            jobid = f"{name}-{number}"
+            setup = self.ws.jobdirs.read_setup(jobid)
+            if setup and setup["key"] == key and setup.get("jobid") == jobid:
+                found = self._success(jobid)
+                if found:
+                    return found
+        return None
 
     def _success(self, jobid):
         post = self.ws.jobdirs.read_post(jobid) if jobid else None
