@@ -108,7 +108,8 @@ class Rebuilder:
         code = self.code_identity(job.method).digest if job.method else None
         step = canonical_step(job, code)
         inputs = input_digests(self.recipe, job, self.ws.hashcache)
-        deps = {local: {"jobid": o.jobid, "outputs": o.outputs}
+        deps = {local: {"jobid": o.jobid, "outputs": o.outputs,
+                        **({"workdir": o.detail["workdir"]} if o.detail.get("workdir") else {})}
                 for local, o in self.dep_outcomes_of(job, dep_outcomes).items()}
         key = job_key(step, inputs, {local: d["outputs"] for local, d in deps.items()})
         commands = view.commands(job, self.recipe.root)
@@ -374,6 +375,9 @@ def current_job(ws, name, failed_ok=False):
     latest attempt if that failed (a failure is worth a look); StaleJob otherwise."""
     from exmake.errors import StaleJob
     outcome = survey(ws, [name])[name]
+    if outcome.state == "fresh" and outcome.detail.get("workdir"):  # not a job of this workdir
+        raise StaleJob(f"{name} is {outcome.jobid} in {outcome.detail['workdir']} (`reuse_from:`), not a job "
+                       f"of this workdir: look at {outcome.path}")
     if outcome.state == "fresh":
         return outcome.jobid
     attempt = Rebuilder(ws).latest_attempt(name) if failed_ok else None

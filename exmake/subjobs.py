@@ -93,7 +93,7 @@ def make_job(recipe, request):
         raise UsageError(f"subjob name {name!r} is a job of the recipe; give job.build another name=")
     job = Job(name=name, line=0, method=method, options=options, slices=recipe.slices)
     job.inputs = {local: _input(recipe, local, path) for local, path in request["inputs"].items()}
-    deps = {local: _dependency(local, path) for local, path in request["deps"].items()}
+    deps = {local: _dependency(local, path, recipe.workdir) for local, path in request["deps"].items()}
     job.external = {local: path for local, path in request["deps"].items()}
     return job, deps
 
@@ -117,12 +117,16 @@ def _input(recipe, local, path):
         raise UsageError(f"subjob: inputs.{local}: {exc}") from None
 
 
-def _dependency(local, path):
-    """The Outcome of a finished job directory given as a dependency."""
+def _dependency(local, path, own_workdir):
+    """The Outcome of a finished job directory given as a dependency (its
+    workdir noted when it is another's, as a `reuse_from:` job's is)."""
     post = check_post(read_json(os.path.join(path, POST))) if isinstance(path, str) else None
     if not post or post["result"] != "SUCCESS":
         raise UsageError(f"subjob: deps.{local}: {path} is not a finished job directory")
-    return Outcome("reused", os.path.basename(path), path, outputs=post["outputs"])
+    workdir = os.path.dirname(path)
+    elsewhere = os.path.realpath(workdir) != os.path.realpath(own_workdir)
+    return Outcome("reused", os.path.basename(path), path, outputs=post["outputs"],
+                   detail={"workdir": workdir} if elsewhere else None)
 
 
 def result_record(name, outcome, key, post):

@@ -332,3 +332,16 @@ def test_another_user_reuses_a_read_only_workdir_owned_by_root(tmp_path):
     finally:
         subprocess.run(["chmod", "-R", "u+w", tmp], check=False)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_show_and_verify_name_the_other_workdir(ci, tmp_path):
+    ci_work = ci.root / "work"
+    me = make(tmp_path / "me", first=f"reuse_from: [{ci_work}]\n",
+              recipe=RECIPE.replace("cat {deps.count}", "cat -A {deps.count}"))
+    me.run(expect=0)
+    shown = me.run("show", "report", expect=0).out
+    assert f"dep      count: count-1 in {ci_work}" in shown and f"dep      words: words-1 in {ci_work}" in shown
+    assert "1 of 1 job reproducible" in me.run("verify", "report", expect=0).out
+    refused = me.run("show", "words", expect=1)
+    assert f"words is words-1 in {ci_work} (`reuse_from:`), not a job of this workdir" in refused.err
+    assert me.run("path", "words", expect=0).out.strip() == str(ci_work / "words-1")

@@ -4,7 +4,8 @@ setup.json (format 1), written before the job starts:
     {"format": 1, "jobid", "name", "key", "created" (UTC ISO time),
      "step": the canonical step (see exmake.keys),
      "inputs": {local: [[path relative to the recipe, digest], ...]},
-     "deps": {local: {"jobid", "outputs": [[path, digest], ...]}},
+     "deps": {local: {"jobid", "outputs": [[path, digest], ...],
+              and "workdir" for a job used from another workdir (`reuse_from:`)}},
      "recipe": absolute recipe path,
      "command": a shell job's command as it runs, placeholders expanded to
                 the job's stable view (exmake.view): a string, or a list of
