@@ -88,7 +88,7 @@ def apply_environ(recipe, environ):
         merged = {**job.options, **given}
         if job.method:
             try:
-                merged = job.method.check_options({k: v for k, v in merged.items()})
+                merged = job.method.check_options(merged)
             except MethodError as exc:
                 raise UsageError(f"environ: options.{exc.problem}") from None
         if merged != job.options:

@@ -33,6 +33,8 @@ def survey(ws, targets):
 
 def describe(outcome):
     """(state word, detail) for one surveyed job."""
+    if outcome.state == "fresh" and outcome.detail.get("workdir"):  # `reuse_from:`
+        return "fresh", f"{outcome.jobid} in {outcome.detail['workdir']}"
     if outcome.state == "fresh":
         return "fresh", outcome.jobid
     if outcome.state == "failed":
