@@ -345,5 +345,5 @@ def test_show_and_verify_name_the_other_workdir(ci, tmp_path):
     refused = me.run("show", "words", expect=1)
     assert f"words is words-1 in {ci_work} (`reuse_from:`), not a job of this workdir" in refused.err
     assert me.run("path", "words", expect=0).out.strip() == str(ci_work / "words-1")
-    assert f"fresh        words  words-1 in {ci_work}" in me.run("status", expect=0).out
+    assert f"words   words-1 in {ci_work}" in me.run("status", expect=0).out
     assert f"words: fresh - words-1 in {ci_work}" in me.run("why", "report", expect=0).out
