@@ -37,7 +37,7 @@ import os
 
 from exmake import graph, view
 from exmake.errors import RecipeError, UsageError
-from exmake.fs.elsewhere import OtherWorkdir
+from exmake.fs.elsewhere import OtherWorkdir, outputs_problem
 from exmake.fs.hashcache import signature
 from exmake.fs.jobdir import JOBID_RE, listing
 from exmake.fs.records import make_setup
@@ -276,17 +276,21 @@ class Rebuilder:
 
     def unindexed(self, name, key):
         """(jobid, post) of a SUCCESS job with `key` among the newest attempts of
-        `name` that the index does not name: a build killed after the job's
-        directory was renamed into place, before its index row was committed,
-        left it complete (the job directories are the truth), and it is not
-        run again."""
+        `name` that the index does not name yet: a build killed after the job's
+        directory was renamed into place, before its batch was indexed
+        (exmake.ledger's group commit), left it finished, and a subjob's parent
+        killed then must not lose it. Such a directory was never flushed to disk
+        on its own (exmake.fs.durable): after a power cut it may hold a post.json
+        whose outputs did not survive, so it is taken only when every output
+        still hashes as recorded, as a job of another workdir is."""
         self.latest_attempt(name)  # the one listing of the workdir
         for number in self._numbers.get(name, [])[:ATTEMPTS_TRIED]:
             jobid = f"{name}-{number}"
             setup = self.ws.jobdirs.read_setup(jobid)
             if setup and setup["key"] == key and setup.get("jobid") == jobid:
                 found = self._success(jobid)
-                if found:
+                if found and not outputs_problem(self.ws.jobdirs.path(jobid), found[1]["outputs"],
+                                                 self.ws.hashcache.digest):
                     return found
         return None
 

@@ -73,7 +73,7 @@ class OtherWorkdir:
             return f"{path} has another key"
         if post is None or post["result"] != "SUCCESS":
             return f"{path} did not finish successfully"
-        return _outputs_problem(path, post["outputs"], digest)
+        return outputs_problem(path, post["outputs"], digest)
 
 
 def _setup(path):
@@ -84,8 +84,10 @@ def _post(path):
     return check_post(atomic.read_json(os.path.join(path, POST)))
 
 
-def _outputs_problem(path, outputs, digest):
-    """Why the recorded outputs are not what the job directory holds, or None."""
+def outputs_problem(path, outputs, digest):
+    """Why the recorded outputs are not what the job directory holds, or None.
+    Also asked about a job directory of this workdir that its index does not
+    name (exmake.rebuilder's `unindexed`)."""
     for name, recorded in outputs:
         norm = os.path.normpath(name)
         if os.path.isabs(norm) or norm == ".." or norm.startswith("../"):
