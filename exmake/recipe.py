@@ -194,7 +194,7 @@ class _RecipeChecker:
         self.forbidden_inputs = [(label, top) for label, top in zip(("workdir", "results directory"), self.not_inputs)
                                  if not _inside(os.path.realpath(self.input_root), top)]
         try:
-            expanded = families.expand(jobs_map, self.root)
+            expanded = families.expand(jobs_map, self.input_root)  # its globs and files name data, as inputs do
         except families.FamilyError as exc:
             self.fail(exc.line, exc.key, exc.problem)
         self.families = expanded.families

@@ -121,3 +121,20 @@ def test_input_dir_option_skips_the_no_op_stamp(project, tmp_path):
     assert project.read("work/count-LATEST/n.txt").strip() == "1"
     assert states(project.run("--json", expect=0))["count"] == "reused"
     assert project.read("work/count-LATEST/n.txt").strip() == "3"
+
+
+def test_a_family_glob_is_relative_to_the_input_dir_too(project, tmp_path):
+    project.recipe("""\
+        input_dir: data
+        jobs:
+          upper:
+            foreach: {book: "books/*.txt"}
+            run: "tr a-z A-Z < {inputs.text} > out.txt"
+            inputs: {text: "books/{each.book}.txt"}
+    """)
+    project.write("data/books/a.txt", "a\n")
+    project.write("data/books/b.txt", "b\n")
+    assert set(states(project.run("--json", expect=0))) == {"upper@a", "upper@b"}
+    moved = tmp_path / "moved"
+    shutil.move(str(project.root / "data"), str(moved))
+    assert states(project.run("--json", "--input-dir", moved, expect=0)) == {"upper@a": "reused", "upper@b": "reused"}
