@@ -40,9 +40,11 @@ Each child this job built or reused is appended, one JSON line each, to
 `.subjobs.jsonl` in the job directory (under an flock: slices may build
 children at once): {"name", "jobid", "path", "key", "state": "built" |
 "reused"}. The runner moves them into post.json's "subjobs"
-(exmake.methodrun); the file is never an output. A job killed while a child
-runs loses nothing: a child is recorded in the workdir's index when it
-finishes, before the parent hears of it, so the next build reuses it.
+(exmake.methodrun); the file is never an output. A child is in the
+workdir's index (made durable by the child's build, exmake.ledger) before
+`job.build` returns it, so a kill at any instant loses no child the parent
+had: the next build reuses it. One killed after it ended but before it was
+indexed runs again, as any job does.
 """
 
 import fcntl

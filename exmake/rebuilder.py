@@ -37,7 +37,7 @@ import os
 
 from exmake import graph, view
 from exmake.errors import RecipeError, UsageError
-from exmake.fs.elsewhere import OtherWorkdir, outputs_problem
+from exmake.fs.elsewhere import OtherWorkdir
 from exmake.fs.hashcache import signature
 from exmake.fs.jobdir import JOBID_RE, listing
 from exmake.fs.records import make_setup
@@ -185,7 +185,7 @@ class Rebuilder:
             setup = self.setup_for(job, dep_outcomes)
         except OSError as exc:
             return Verdict(problem=f"cannot read input {exc.filename}: {exc.strerror}")
-        traced = None if forced else (self.traced(setup["key"]) or self.unindexed(job.name, setup["key"]))
+        traced = None if forced else self.traced(setup["key"])
         if traced:
             jobid, post = traced
             return Verdict(True, setup, jobid, post, [f"same code, options and inputs as {jobid}"],
@@ -273,26 +273,6 @@ class Rebuilder:
     def traced(self, key):
         """(jobid, post) of the SUCCESS job the index holds for `key`, if it still exists."""
         return self._success(self.index("trace").get(key))
-
-    def unindexed(self, name, key):
-        """(jobid, post) of a SUCCESS job with `key` among the newest attempts of
-        `name` that the index does not name yet: a build killed after the job's
-        directory was renamed into place, before its batch was indexed
-        (exmake.ledger's group commit), left it finished, and a subjob's parent
-        killed then must not lose it. Such a directory was never flushed to disk
-        on its own (exmake.fs.durable): after a power cut it may hold a post.json
-        whose outputs did not survive, so it is taken only when every output
-        still hashes as recorded, as a job of another workdir is."""
-        self.latest_attempt(name)  # the one listing of the workdir
-        for number in self._numbers.get(name, [])[:ATTEMPTS_TRIED]:
-            jobid = f"{name}-{number}"
-            setup = self.ws.jobdirs.read_setup(jobid)
-            if setup and setup["key"] == key and setup.get("jobid") == jobid:
-                found = self._success(jobid)
-                if found and not outputs_problem(self.ws.jobdirs.path(jobid), found[1]["outputs"],
-                                                 self.ws.hashcache.digest):
-                    return found
-        return None
 
     def _success(self, jobid):
         post = self.ws.jobdirs.read_post(jobid) if jobid else None

@@ -11,8 +11,8 @@ a build running there now, or have been edited by hand. So:
   index (or with one that cannot be opened) is scanned: its job directories
   are the truth.
 - A job found there is offered only when its directory is complete: a real
-  directory `<name>-<N>` (not a symlink, not under `.exmake/building`)
-  holding a valid setup record (exmake.fs.records) of that very job id with
+  directory `<name>-<N>` (not a symlink; jobs run in place, so one still
+  running there has no post.json yet) holding a valid setup record (exmake.fs.records) of that very job id with
   the key asked for, and a SUCCESS post record, each of whose outputs is a
   path inside the job directory to a regular file whose content hashes as
   recorded (`digest`: the caller's hash cache). Anything else (a job
@@ -85,9 +85,7 @@ def _post(path):
 
 
 def outputs_problem(path, outputs, digest):
-    """Why the recorded outputs are not what the job directory holds, or None.
-    Also asked about a job directory of this workdir that its index does not
-    name (exmake.rebuilder's `unindexed`)."""
+    """Why the recorded outputs are not what the job directory holds, or None."""
     for name, recorded in outputs:
         norm = os.path.normpath(name)
         if os.path.isabs(norm) or norm == ".." or norm.startswith("../"):
