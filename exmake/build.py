@@ -169,6 +169,10 @@ class Build:
         if verdict.problem:
             return Outcome("failed", reasons=[verdict.problem], detail={"reason": verdict.problem})
         self.keys[name] = verdict.key
+        if verdict.fresh and verdict.workdir:  # a job of another workdir (`reuse_from:`), used in place
+            self.ledger.adopt_elsewhere(job, verdict.path)
+            return Outcome("reused", verdict.jobid, verdict.path, verdict.reasons, outputs=verdict.post["outputs"],
+                           detail={"workdir": verdict.workdir})
         if verdict.fresh:
             return self.reused(job, verdict.jobid, verdict.post, verdict.reasons)
         if self.options.only and name != self.options.only:
@@ -216,7 +220,8 @@ class Build:
 
     def log_jobs(self):
         """{name: {jobid, key, state}} for the build log."""
-        return {name: {"jobid": o.jobid, "key": self.keys.get(name), "state": o.state}
+        return {name: {"jobid": o.jobid, "key": self.keys.get(name), "state": o.state,
+                       **({"workdir": o.detail["workdir"]} if o.detail.get("workdir") else {})}
                 for name, o in self.outcomes.items()}
 
     def stamp(self, asked_targets):

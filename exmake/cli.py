@@ -32,9 +32,11 @@ COMMANDS = {
     "completion": ("completion", "print a bash, zsh or fish completion script"),
     "board": ("board", "browse jobs, the build log and results in a browser (read-only, live)"),
     "report": ("report", "write one self-contained HTML file about a build"),
+    "batch": ("batch", "run or reuse one job from a JSON environ; print one JSON result (sio-batch)"),
 }
 # Commands that scripts use but people need not see in --help.
-HIDDEN = {"exec-job": ("exec_job", "run one job as a batch script does")}
+HIDDEN = {"exec-job": ("exec_job", "run one job as a batch script does"),
+          "subjob": ("subjob", "run or reuse a job script's subjob (job.build)")}
 # Options that take a value, so the first bare word after them is not a command.
 VALUE_OPTIONS = {"-f", "--file", "-C", "--directory", "-j", "--jobs", "--urd", "-m", "--message",
                  "--backend"}

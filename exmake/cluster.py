@@ -241,8 +241,12 @@ class ClusterBuild:
         return {name: self.outcomes[name] for name in planned}
 
     def _reuse(self, name, outcome):
-        Ledger(self.ws).adopt(self.recipe.jobs[name], outcome.jobid)
-        self.outcomes[name] = Outcome("reused", outcome.jobid, outcome.path, outcome.reasons)
+        if outcome.detail.get("workdir"):  # a job of another workdir (`reuse_from:`), used in place
+            Ledger(self.ws).adopt_elsewhere(self.recipe.jobs[name], outcome.path)
+        else:
+            Ledger(self.ws).adopt(self.recipe.jobs[name], outcome.jobid)
+        self.outcomes[name] = Outcome("reused", outcome.jobid, outcome.path, outcome.reasons,
+                                      detail={"workdir": outcome.detail.get("workdir")})
         self.reporter.job_done(name, self.outcomes[name])
 
     def _live_ids(self):

@@ -1,7 +1,8 @@
 """Inputs: a recipe's paths, directories and globs turned into sorted file lists.
 
 `expand_input` resolves one `inputs:` value relative to the recipe's
-directory: a file, a directory (every file under it, sorted) or a glob
+directory, or to `input_dir:` when the recipe has one (keys then record the
+path relative to it, so moving the data changes no key: exmake.keys): a file, a directory (every file under it, sorted) or a glob
 (expanded sorted). Symlinked subdirectories are followed (their files are
 inputs like any other), each real directory once. The workdir and the
 results directory are never inputs: a job reading `.` must not read its own
@@ -31,6 +32,7 @@ class InputSpec:
     files: list      # absolute paths of every file, sorted
     line: int
     dirs: list = field(default_factory=list)  # [path, stat signature] of each directory listed
+    root: str = None  # the directory `pattern` is relative to: the recipe's, or `input_dir:`
 
 
 def stat_signature(path):
@@ -50,14 +52,14 @@ def expand_input(root, name, pattern, line, excluded=()):
                        if os.path.isfile(p) and not _inside_any(p, excluded))
         if not files:
             raise ValueError(f"the glob {pattern!r} matches no file")
-        return InputSpec(name, pattern, "glob", path, files, line, dirs)
+        return InputSpec(name, pattern, "glob", path, files, line, dirs, root)
     if os.path.isdir(path):
         tree = list(_walk(path, excluded))
         dirs = [[d, stat_signature(d)] for d, _ in tree]
         files = sorted(os.path.join(d, f) for d, names in tree for f in names)
-        return InputSpec(name, pattern, "dir", path, files, line, dirs)
+        return InputSpec(name, pattern, "dir", path, files, line, dirs, root)
     if os.path.isfile(path):
-        return InputSpec(name, pattern, "file", path, [path], line)
+        return InputSpec(name, pattern, "file", path, [path], line, root=root)
     problem = "not a regular file" if os.path.exists(path) else "no such file or directory"
     raise ValueError(f"{pattern!r}: {problem} (looked for {path})")
 

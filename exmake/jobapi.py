@@ -18,7 +18,38 @@
                                              files for globs and directories)
     deps.NAME.path                           `deps/NAME` (see exmake.view); a
                                              job script runs in its job directory
+    job.build(method=SCRIPT_OR_ENTRY_POINT, options=None, inputs=None, deps=None, name=None)
+                                             runs or reuses a subjob (below) and
+                                             returns its JobDir
+
+Subjobs. `job.build` runs a child job in the same workdir, by the same
+rules as a recipe job: its key is its step (script code, options, name),
+its inputs' content and its deps' outputs, and a finished job with that key
+is reused, not run. `method` is a job script's path relative to the recipe,
+or an entry point `package:name`; `name` defaults to the script's name (its
+file name without `.py`, or the entry point's name). `inputs` maps names to
+files or directories (paths in this job's view, such as `inputs.text`, or
+absolute ones); `deps` maps names to finished jobs (`deps.words`, a JobDir
+an earlier `job.build` returned, or a job directory's path). The child runs
+in a separate `exmake subjob` process, synchronously, within this job's own
+core slots (the parent lends them while it waits, so a build whose slots
+are all taken cannot deadlock on its children). A child that fails raises
+SubjobFailed in the parent, which then fails too.
+
+Each child this job built or reused is appended, one JSON line each, to
+`.subjobs.jsonl` in the job directory (under an flock: slices may build
+children at once): {"name", "jobid", "path", "key", "state": "built" |
+"reused"}. The runner moves them into post.json's "subjobs"
+(exmake.methodrun); the file is never an output. A child is in the
+workdir's index (made durable by the child's build, exmake.ledger) before
+`job.build` returns it, so a kill at any instant loses no child the parent
+had: the next build reuses it. One killed after it ended but before it was
+indexed runs again, as any job does.
 """
+
+import fcntl
+import subprocess
+import sys
 
 import io
 import json
@@ -28,6 +59,11 @@ import pickle
 from exmake.slicer.ranges import iter_lines, slice_ranges
 
 RESULT_NAME = "result.pickle"
+SUBJOBS_RECORD = ".subjobs.jsonl"
+
+
+class SubjobFailed(Exception):
+    """A subjob (`job.build`) failed; the message holds its exception and traceback."""
 
 
 class _Unstable(Exception):
@@ -241,6 +277,35 @@ class Job(JobDir):
             json.dump(obj, f, indent=2, sort_keys=True)
             f.write("\n")
 
+    def build(self, method, options=None, inputs=None, deps=None, name=None):
+        """Run or reuse a subjob; its JobDir (see the module docstring)."""
+        request = {"recipe": self._recipe(), "parent": self.jobid, "method": method, "name": name,
+                   "options": dict(options or {}),
+                   "inputs": {k: _absolute(v) for k, v in (inputs or {}).items()},
+                   "deps": {k: _absolute(getattr(v, "path", v)) for k, v in (deps or {}).items()}}
+        command = [sys.executable, "-m", "exmake", "subjob"]
+        proc = subprocess.run(command, input=json.dumps(request), capture_output=True, text=True,
+                              cwd=self.path)
+        if proc.returncode != 0 or not proc.stdout.strip():
+            raise SubjobFailed(f"subjob {name or method}: {proc.stderr.strip() or 'exmake subjob failed'}")
+        result = json.loads(proc.stdout)
+        if result["result"] != "SUCCESS":
+            raise SubjobFailed(f"subjob {result['name']} ({result['jobid'] or 'not started'}) failed: "
+                               f"{result['exception']}\n{result['traceback']}".rstrip())
+        self._note_subjob({k: result[k] for k in ("name", "jobid", "path", "key", "state")})
+        return JobDir(result["path"], result["jobid"])
+
+    def _recipe(self):
+        """The recipe this job was built from, as its setup record says."""
+        with open(os.path.join(self.path, "setup.json")) as f:
+            return json.load(f)["recipe"]
+
+    def _note_subjob(self, record):
+        with open(os.path.join(self.path, SUBJOBS_RECORD), "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # slices may append at once; one whole line each
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+            f.flush()
+
     def input_lines(self, name, encoding="utf-8", sliceno=None):
         """The lines of input `name` in this slice (for a glob or directory, this
         slice's share of each file, file by file)."""
@@ -250,6 +315,36 @@ class Job(JobDir):
         paths = self.inputs[name]
         for path in paths if isinstance(paths, list) else [paths]:
             yield from iter_lines(path, slice_ranges(path, self.slices)[sliceno], encoding)
+
+
+def _absolute(path):
+    """A path given to `job.build`, absolute and with the job's view links followed."""
+    if isinstance(path, list):
+        return [_absolute(p) for p in path]
+    return os.path.realpath(os.fspath(path))
+
+
+def take_subjobs(directory):
+    """The subjobs recorded in `directory` (each once, in order), the record
+    removed so that it is never an output; [] if there are none. A line cut
+    short by a kill is left out: its child is not the parent's yet."""
+    path = os.path.join(directory, SUBJOBS_RECORD)
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return []
+    os.unlink(path)
+    seen, subjobs = set(), []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("jobid") not in seen:
+            seen.add(record.get("jobid"))
+            subjobs.append(record)
+    return subjobs
 
 
 class Namespace:

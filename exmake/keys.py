@@ -2,7 +2,7 @@
 
 key = blake3 of the canonical JSON of
     {"step":   the canonical step (below),
-     "inputs": {local: [[path relative to the recipe, digest], ...]},
+     "inputs": {local: [[path relative to the recipe (or to its `input_dir:`), digest], ...]},
      "deps":   {local: [[output path in the dep's job dir, digest], ...]}}
 
 The step holds the key scheme version, the job name (two recipe jobs never
@@ -43,7 +43,7 @@ def canonical_step(job, code=None):
 
 def input_digests(recipe, job, hashcache):
     """{local: [[relpath, digest], ...]} for every file of every input."""
-    return {name: [[recipe.relpath(path), hashcache.digest(path)] for path in spec.files]
+    return {name: [[recipe.input_relpath(path), hashcache.digest(path)] for path in spec.files]
             for name, spec in job.inputs.items()}
 
 

@@ -43,6 +43,11 @@ class Ledger:
             self.ws.jobdirs.set_latest(jobid)
         self.links += publish(self.ws.recipe.results, self.ws.jobdirs.path(jobid), job.publish)
 
+    def adopt_elsewhere(self, job, path):
+        """Publish the results of a job of another workdir (`reuse_from:`) from
+        where it lies; `-LATEST` names a job of this workdir, so it stays."""
+        self.links += publish(self.ws.recipe.results, path, job.publish)
+
     def record(self, job, key, jobid, ok, release=lambda: None):
         """Queue a finished job for the next commit; `release()` (its key lock)
         is called once it is indexed."""

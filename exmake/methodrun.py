@@ -10,7 +10,8 @@ on the results in slice order, saves the job's result, and leaves
     {"result": "SUCCESS" | "FAILURE", "exception": str, "traceback": str,
      "slice": failing slice or null, "stage": failing stage or null,
      "timings": {"prepare": s, "analysis": s, "synthesis": s, "slices": [s, ...]},
-     "slice_usage": [{"peak_rss_bytes", "user_s", "system_s", "wall_s"}, ...]}
+     "slice_usage": [{"peak_rss_bytes", "user_s", "system_s", "wall_s"}, ...],
+     "subjobs": [{"name", "jobid", "path", "key", "state"}, ...] (see exmake.jobapi)}
 
 A job's memory limit is not set here: the runner was started inside the
 job's memory cgroup, or is sampled from /proc (exmake.usage), and its slice
@@ -32,7 +33,7 @@ import sys
 import time
 import traceback
 
-from exmake.jobapi import RESULT_NAME, Job, JobDir, Namespace
+from exmake.jobapi import RESULT_NAME, Job, JobDir, Namespace, take_subjobs
 from exmake.slicer.workers import SliceFailed, run_slices
 from exmake.usage import usage_record
 
@@ -75,6 +76,7 @@ def run_method(script_path, search_dirs, building, jobid, options, inputs, deps,
         record.update(exception=f"{type(exc).__name__}: {exc}", traceback=text)
         sys.stderr.write(text)
     record["timings"] = timings
+    record["subjobs"] = take_subjobs(building)  # the children `job.build` ran or reused
     try:
         os.unlink(os.path.join(building, ".progress"))
     except FileNotFoundError:

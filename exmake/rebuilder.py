@@ -18,14 +18,26 @@ build, in one transaction per table), and the job's latest attempt.
 
 `survey` walks a set of targets in dependency order and decides each job
 without running anything: the dry run that every read-only command shares.
+
+Reuse from other workdirs (`reuse_from:`, --reuse-from) is part of the same
+decision, not a second one: when this workdir has no finished job with the
+key, `decide` asks each other workdir in turn (exmake.fs.elsewhere, which
+only reads there and offers only complete job directories whose outputs
+hash as recorded) and accepts a job only when its setup record's step,
+inputs and dependency outputs are this job's own. The Verdict then names
+that workdir; the build uses the job in place. When the build log says an
+earlier build used a job from another workdir and it is no longer usable
+there, the reasons say so, and the job runs here.
 Unlike a build it never stops at a failure: a job whose last attempt
 failed would run again, and its dependents would run after it.
 """
 
+import json
 import os
 
 from exmake import graph, view
 from exmake.errors import RecipeError, UsageError
+from exmake.fs.elsewhere import OtherWorkdir
 from exmake.fs.hashcache import signature
 from exmake.fs.jobdir import JOBID_RE, listing
 from exmake.fs.records import make_setup
@@ -35,6 +47,7 @@ from exmake.rebuild import decide
 from exmake.outcome import Outcome
 
 ATTEMPTS_TRIED = 3   # newest job numbers to try when looking for a name's latest attempt
+LOG_ENTRIES_READ = 20  # newest build-log entries searched for a job used from another workdir
 
 
 class Verdict:
@@ -47,13 +60,16 @@ class Verdict:
     failed:  the job id of a FAILURE job with this very key, if any
     attempt: the job id of the latest attempt of this job name, if any
     problem: why it cannot run at all (an input that cannot be read), or None
+    workdir: the other workdir the fresh job lies in (`reuse_from:`), or None
     """
 
-    __slots__ = ("fresh", "setup", "key", "jobid", "path", "post", "reasons", "failed", "attempt", "problem")
+    __slots__ = ("fresh", "setup", "key", "jobid", "path", "post", "reasons", "failed", "attempt", "problem",
+                 "workdir")
 
     def __init__(self, fresh=False, setup=None, jobid=None, post=None, reasons=None, failed=None,
-                 attempt=None, problem=None, path=None):
+                 attempt=None, problem=None, path=None, workdir=None):
         self.fresh, self.setup, self.jobid, self.post, self.path = fresh, setup, jobid, post, path
+        self.workdir = workdir
         self.key = setup["key"] if setup else None
         self.reasons = reasons or []
         self.failed, self.attempt, self.problem = failed, attempt, problem
@@ -69,6 +85,8 @@ class Rebuilder:
         self._index = None      # {"trace": {key: jobid}, "failed": {key: jobid}}, read once
         self._numbers = None    # job name -> its job numbers, newest first (one listing)
         self.external = {}      # (job name, local) -> Outcome of a dep from the build log
+        self._elsewhere = None  # [OtherWorkdir] of `reuse_from:`, opened on first need
+        self._used_before = None  # key -> (jobid, workdir) an earlier build used from elsewhere
 
     # -- what a job depends on ----------------------------------------------
 
@@ -90,7 +108,8 @@ class Rebuilder:
         code = self.code_identity(job.method).digest if job.method else None
         step = canonical_step(job, code)
         inputs = input_digests(self.recipe, job, self.ws.hashcache)
-        deps = {local: {"jobid": o.jobid, "outputs": o.outputs}
+        deps = {local: {"jobid": o.jobid, "outputs": o.outputs,
+                        **({"workdir": o.detail["workdir"]} if o.detail.get("workdir") else {})}
                 for local, o in self.dep_outcomes_of(job, dep_outcomes).items()}
         key = job_key(step, inputs, {local: d["outputs"] for local, d in deps.items()})
         commands = view.commands(job, self.recipe.root)
@@ -134,6 +153,8 @@ class Rebuilder:
         for name in order:
             job = self.recipe.jobs[name]
             for local, ref in job.external.items():
+                if (name, local) in self.external:  # given already (a subjob's deps: exmake.subjobs)
+                    continue
                 where = (self.recipe.path, job.dep_lines[local], f"jobs.{name}.deps.{local}")
                 try:
                     jobid = jobref.from_log(self.ws, ref)
@@ -169,6 +190,12 @@ class Rebuilder:
             jobid, post = traced
             return Verdict(True, setup, jobid, post, [f"same code, options and inputs as {jobid}"],
                            path=self.ws.jobdirs.path(jobid))
+        notes = []
+        if not forced:
+            borrowed = self.from_elsewhere(setup, notes)
+            if borrowed:
+                return borrowed
+            notes += self.gone_since(setup["key"])
         attempt = self.latest_attempt(job.name)
         previous = self.ws.jobdirs.read_setup(attempt) if attempt else None
         failed = self.index("failed").get(setup["key"])
@@ -176,7 +203,56 @@ class Rebuilder:
         if not forced:
             reasons = self._failure_reasons(attempt, failed) + [
                 r for r in reasons if not (failed and r == "no finished job with this key")]
-        return Verdict(False, setup, reasons=reasons, failed=failed, attempt=attempt)
+        return Verdict(False, setup, reasons=notes + reasons, failed=failed, attempt=attempt)
+
+    # -- other workdirs (`reuse_from:`) ---------------------------------------
+
+    def elsewhere(self):
+        """The other workdirs to reuse from, this one left out."""
+        if self._elsewhere is None:
+            own = os.path.realpath(self.recipe.workdir)
+            self._elsewhere = [OtherWorkdir(d) for d in self.recipe.reuse_from if os.path.realpath(d) != own]
+        return self._elsewhere
+
+    def from_elsewhere(self, setup, notes):
+        """A fresh Verdict for a complete job with this very setup in another
+        workdir, or None; why a job found there was refused goes to `notes`."""
+        for other in self.elsewhere():
+            found = other.find(setup["key"], self.ws.hashcache.digest)
+            if found is None:
+                continue
+            if found[0] is None:
+                notes.append(f"not reusing from {other.path}: {found[1]}")
+                continue
+            jobid, path, theirs, post = found
+            if not same_work(theirs, setup):  # a record edited to claim this key
+                notes.append(f"not reusing from {other.path}: {path}'s setup record is not this job's")
+                continue
+            return Verdict(True, setup, jobid, post, [f"same code, options and inputs as {jobid} in {other.path}"],
+                           path=path, workdir=other.path)
+        return None
+
+    def gone_since(self, key):
+        """A reason, if an earlier build used a job with `key` from another
+        workdir (the build log says so) and it is not usable there now."""
+        if self._used_before is None:
+            self._used_before = {}
+            store = self.ws.store
+            from exmake.urd import DEFAULT_LIST
+            rows = store.newest("urd", f"{DEFAULT_LIST}\0".encode(), LOG_ENTRIES_READ) if store else []
+            for _, value in reversed(rows):  # oldest first: the newest use wins
+                entry = json.loads(value)
+                for record in entry.get("jobs", {}).values():
+                    if isinstance(record, dict) and record.get("workdir") and record.get("key"):
+                        self._used_before[record["key"]] = (record["jobid"], record["workdir"])
+        if key not in self._used_before:
+            return []
+        jobid, workdir = self._used_before[key]
+        if workdir not in [other.path for other in self.elsewhere()]:
+            return [f"an earlier build used {jobid} from {workdir}, which is no longer reused from: "
+                    "running it here"]
+        return [f"{jobid} in {workdir}, used by an earlier build, is gone or no longer complete: "
+                "running it here"]
 
     def _failure_reasons(self, attempt, failed):
         """Name a failed attempt: the job's newest one, or an older one with this key."""
@@ -240,6 +316,14 @@ class Rebuilder:
             self._numbers.setdefault(name, []).insert(0, int(number))
 
 
+def same_work(theirs, ours):
+    """Whether two setup records describe the same work: step, inputs and the
+    outputs of the dependencies (what the key hashes), compared as written."""
+    outputs = lambda setup: {local: d.get("outputs") for local, d in setup["deps"].items()}  # noqa: E731
+    return (theirs["key"] == ours["key"] and theirs["step"] == ours["step"]
+            and theirs["inputs"] == ours["inputs"] and outputs(theirs) == outputs(ours))
+
+
 def survey(ws, targets, force=False):
     """{name: Outcome} of a dry run over `targets` and their dependencies, in
     build order: fresh (with the job to reuse), stale (with reasons) or failed
@@ -262,7 +346,8 @@ def dry_outcome(verdict):
         return Outcome("failed", reasons=[verdict.problem], detail={"reason": verdict.problem})
     if verdict.fresh:
         return Outcome("fresh", verdict.jobid, verdict.path, reasons=verdict.reasons,
-                       outputs=verdict.post["outputs"])
+                       outputs=verdict.post["outputs"],
+                       detail={"workdir": verdict.workdir} if verdict.workdir else None)
     detail = {"key": verdict.key, "never_built": verdict.attempt is None}
     if verdict.failed:
         return Outcome("failed", verdict.failed, reasons=verdict.reasons, detail=detail)
@@ -274,6 +359,9 @@ def current_job(ws, name, failed_ok=False):
     latest attempt if that failed (a failure is worth a look); StaleJob otherwise."""
     from exmake.errors import StaleJob
     outcome = survey(ws, [name])[name]
+    if outcome.state == "fresh" and outcome.detail.get("workdir"):  # not a job of this workdir
+        raise StaleJob(f"{name} is {outcome.jobid} in {outcome.detail['workdir']} (`reuse_from:`), not a job "
+                       f"of this workdir: look at {outcome.path}")
     if outcome.state == "fresh":
         return outcome.jobid
     attempt = Rebuilder(ws).latest_attempt(name) if failed_ok else None

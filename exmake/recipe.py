@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from exmake import families, resources
-from exmake.errors import RecipeError
+from exmake.errors import RecipeError, UsageError
 from exmake.fs import parsecache
 from exmake.defaults import default_slices
 from exmake.inputs import GLOB_CHARS, expand_input, stat_signature
@@ -24,7 +24,7 @@ from exmake.names import (NAME_RE, URD_REF_RE, entry_spec_problem, job_name_prob
                           recorded_name_problem)
 from exmake.yamlsource import YamlList, YamlMap, load_yaml, read_text
 
-TOP_KEYS = ("workdir", "results", "slices", "default", "backend", "profiles", "jobs")
+TOP_KEYS = ("workdir", "results", "input_dir", "reuse_from", "slices", "default", "backend", "profiles", "jobs")
 BACKENDS = ("local", "slurm", "torque", "auto")
 USER_PROFILES = os.path.join("~", ".config", "exmake", "profiles.yaml")
 JOB_KEYS = ("run", "method", "inputs", "deps", "options", "outputs", "publish", "env",
@@ -93,16 +93,24 @@ class Recipe:
     family_sources: list = field(default_factory=list)  # [[path, sig]] that decided the families
     signature: tuple = ()  # stat signature of the recipe file when it was read
     parsed: object = None  # the YAML tree, until it is cached
+    input_dir: str = None  # inputs are named (and keyed) relative to it; default `root`
+    reuse_from: list = field(default_factory=list)  # other workdirs to reuse finished jobs from
 
     def relpath(self, path):
         """A path as the recipe would write it (relative to its directory)."""
         return os.path.relpath(path, self.root)
 
+    def input_relpath(self, path):
+        """An input's path as keys record it: relative to `input_dir:`, so moving
+        the data (and pointing `input_dir:` or --input-dir at it) changes no key."""
+        return os.path.relpath(path, self.input_dir or self.root)
 
-def load_recipe(path):
+
+def load_recipe(path, input_dir=None):
     """Read and check the recipe at `path`; raise RecipeError on any problem.
     The YAML tree comes from the parsed-YAML cache when the text is unchanged
-    (see exmake.fs.parsecache); `save_parsed` refreshes that cache."""
+    (see exmake.fs.parsecache); `save_parsed` refreshes that cache.
+    `input_dir`: --input-dir, which overrides the recipe's `input_dir:`."""
     path = os.path.abspath(path)
     _real_directory.cache_clear()  # a watch session reloads: a symlink may have moved
     try:
@@ -117,7 +125,7 @@ def load_recipe(path):
     cached = data is not None
     if not cached:
         data = load_yaml(path, text)
-    recipe = _RecipeChecker(path, digest).check(data)
+    recipe = _RecipeChecker(path, digest, input_dir).check(data)
     recipe.signature = signature
     recipe.parsed = None if cached else data
     return recipe
@@ -153,10 +161,11 @@ def suggest(word, choices):
 class _RecipeChecker:
     """Walks the YAML data once, raising the first problem it meets."""
 
-    def __init__(self, path, digest):
+    def __init__(self, path, digest, input_dir=None):
         self.path = path
         self.root = os.path.dirname(path)
         self.digest = digest
+        self.input_override = input_dir  # --input-dir, relative to the current directory
 
     def fail(self, line, key, problem):
         raise RecipeError(self.path, line, key, problem)
@@ -178,13 +187,15 @@ class _RecipeChecker:
         workdir = self._dir(data, "workdir", "work")
         results = self._dir(data, "results", "results")
         self.not_inputs = (os.path.realpath(workdir), os.path.realpath(results))  # once, not per input
+        self.input_root = self._input_dir(data)
+        reuse_from = self._reuse_from(data, workdir)
         # Named as an input, a path in these is an error (a file there changes with
         # every build, which then never settles); a directory input skips them.
         # Not when one holds the recipe's own directory (`workdir: .`).
         self.forbidden_inputs = [(label, top) for label, top in zip(("workdir", "results directory"), self.not_inputs)
-                                 if not _inside(os.path.realpath(self.root), top)]
+                                 if not _inside(os.path.realpath(self.input_root), top)]
         try:
-            expanded = families.expand(jobs_map, self.root)
+            expanded = families.expand(jobs_map, self.input_root)  # its globs and files name data, as inputs do
         except families.FamilyError as exc:
             self.fail(exc.line, exc.key, exc.problem)
         self.families = expanded.families
@@ -203,7 +214,8 @@ class _RecipeChecker:
             path=self.path, root=self.root, digest=self.digest,
             workdir=workdir, results=results,
             slices=slices, default=default, profiles=profiles, jobs=jobs,
-            families=expanded.families, family_sources=expanded.sources)
+            families=expanded.families, family_sources=expanded.sources,
+            input_dir=self.input_root, reuse_from=reuse_from)
 
     # -- generic typed getters -------------------------------------------
 
@@ -245,6 +257,44 @@ class _RecipeChecker:
         if os.path.exists(path) and not os.path.isdir(path):
             self.fail(data.line_of(key) if key in data else 1, key, f"{path} exists and is not a directory")
         return path
+
+    def _input_dir(self, data):
+        """Where inputs are named from: --input-dir, else `input_dir:` (relative
+        to the recipe), else the recipe's directory. It must be a directory."""
+        if self.input_override is not None:
+            path = os.path.abspath(self.input_override)
+            if not os.path.isdir(path):
+                raise UsageError(f"--input-dir {self.input_override}: not a directory")
+            return path
+        if "input_dir" not in data:
+            return self.root
+        path = os.path.normpath(os.path.join(self.root, self._string(data, "input_dir", "input_dir")))
+        if not os.path.isdir(path):
+            self.fail(data.line_of("input_dir"), "input_dir", f"{path} is not a directory")
+        return path
+
+    def _reuse_from(self, data, workdir):
+        """`reuse_from: [DIR, ...]`: workdirs (relative to the recipe) whose finished
+        jobs may be used in place (see exmake.fs.elsewhere)."""
+        if "reuse_from" not in data:
+            return []
+        value = data["reuse_from"]
+        if isinstance(value, str):
+            value = YamlList([value])
+            value.line = data.line_of("reuse_from")
+        if not isinstance(value, YamlList):
+            self.fail(data.line_of("reuse_from"), "reuse_from", "must be a list of workdirs")
+        dirs = []
+        for i, item in enumerate(value):
+            line = value.line_of(i)
+            if not isinstance(item, str) or not item.strip() or "\x00" in item:
+                self.fail(line, "reuse_from", f"must be a workdir's path, not {_type_name(item)}")
+            path = os.path.normpath(os.path.join(self.root, os.path.expanduser(item)))
+            if not os.path.isdir(path):
+                self.fail(line, "reuse_from", f"{item!r}: no such directory (looked for {path})")
+            if os.path.realpath(path) != os.path.realpath(workdir) and path not in dirs:
+                dirs.append(path)
+        return dirs
 
     def _relative_path(self, value, line, where):
         if not isinstance(value, str) or not value.strip():
@@ -387,14 +437,14 @@ class _RecipeChecker:
     def _expand_input(self, name, pattern, line, key):
         self._not_a_result(pattern, line, key)
         try:
-            return expand_input(self.root, name, pattern, line, self.not_inputs)
+            return expand_input(self.input_root, name, pattern, line, self.not_inputs)
         except ValueError as exc:
             self.fail(line, key, str(exc))
 
     def _not_a_result(self, pattern, line, key):
         parts = os.path.normpath(pattern).split(os.sep)
         fixed = list(itertools.takewhile(lambda part: not GLOB_CHARS.search(part), parts))  # a glob's fixed start
-        path = os.path.normpath(os.path.join(self.root, os.sep.join(fixed) or "."))
+        path = os.path.normpath(os.path.join(self.input_root, os.sep.join(fixed) or "."))
         for label, top in self.forbidden_inputs:
             if _inside(path, top) or _inside(_realpath(path), top):
                 self.fail(line, key, f"{pattern!r} is inside the {label} {top}: what a build writes "

@@ -170,6 +170,8 @@ def job_line(name, outcome, verbose=False, colour=False):
         parts.append(f"{outcome.duration:7.2f}s")
     if outcome.state == "failed" and outcome.detail.get("reason"):
         parts.append(outcome.detail["reason"])
+    if outcome.detail.get("workdir"):  # reused in place from another workdir (`reuse_from:`)
+        parts.append(f"from {show_path(outcome.detail['workdir'])}")
     reasons = outcome.reasons if (verbose or outcome.state not in ("reused", "fresh")) else []
     if reasons:
         parts.append("(" + "; ".join(reasons) + ")")

@@ -7,6 +7,7 @@ Kept, with the first reason that applies:
 - failed or unfinished directories made since the newest logged build
   (someone may be looking at them),
 - and every job a kept job depends on, as its setup.json `deps` records it,
+  and every subjob a kept job script built (post.json's `subjobs`),
   transitively. With early cutoff a fresh job can be older than its
   dependency's current job: `count-1` stays fresh after `words-2` wrote the
   same output as `words-1`, and its `{deps.words}` still names `words-1`.
@@ -77,7 +78,9 @@ def _keep_dependencies(ws, keep):
         jobid = todo.pop()
         setup = ws.jobdirs.read_setup(jobid) if JOBID_RE.match(jobid) else None
         deps = setup.get("deps") if isinstance(setup, dict) else None
-        for dep in (deps.values() if isinstance(deps, dict) else ()):
+        post = ws.jobdirs.read_post(jobid) if JOBID_RE.match(jobid) else None
+        subjobs = [s for s in (post or {}).get("subjobs", []) if isinstance(s, dict)]  # job.build's children
+        for dep in [*(deps.values() if isinstance(deps, dict) else ()), *subjobs]:
             dep_jobid = dep.get("jobid") if isinstance(dep, dict) else None
             if isinstance(dep_jobid, str) and dep_jobid not in keep:
                 keep[dep_jobid] = f"dependency of {jobid}"

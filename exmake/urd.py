@@ -13,7 +13,9 @@ Value: canonical JSON (sorted keys, no spaces), format 1:
      "recipe": absolute path, "recipe_digest": sha256 of its text,
      "targets": [...], "status": "SUCCESS" | "FAILURE" | "INTERRUPTED" | "SUBMITTED",
      "duration": seconds, "caption": str,
-     "jobs": {name: {"jobid", "key", "state": "built" | "reused" | "failed" | "skipped" | "submitted"}},
+     "jobs": {name: {"jobid", "key", "state": "built" | "reused" | "failed" | "skipped" | "submitted",
+                     and "workdir": the other workdir a reused job lies in (`reuse_from:`),
+                     and "subjobs": [{"name", "jobid", "key", "state"}] a job script built}},
      and for a cluster build "scheduler": {"backend", "build", "ids": {name: scheduler id}}}
 SUBMITTED is a cluster build that returned without waiting (--no-wait).
 

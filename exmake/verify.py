@@ -91,7 +91,9 @@ def verify_job(ws, jobid, reporter):
     rebuilder = Rebuilder(ws)
     deps, dep_outcomes = setup["deps"], {}
     for local, dep in deps.items():
-        outcome = Outcome("reused", dep["jobid"], ws.jobdirs.path(dep["jobid"]), outputs=dep["outputs"])
+        where = os.path.join(dep["workdir"], dep["jobid"]) if dep.get("workdir") else ws.jobdirs.path(dep["jobid"])
+        outcome = Outcome("reused", dep["jobid"], where, outputs=dep["outputs"],
+                          detail={"workdir": dep.get("workdir")})  # one from another workdir: `reuse_from:`
         if local in job.external:
             rebuilder.external[job.name, local] = outcome
         elif local in job.deps:

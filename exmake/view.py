@@ -70,7 +70,7 @@ def _input_target(spec, root):
         return os.path.dirname(spec.path)
     if spec.kind == "dir":
         return spec.path
-    return os.path.normpath(glob_base(root, spec.pattern)[0])
+    return os.path.normpath(glob_base(spec.root or root, spec.pattern)[0])
 
 
 def placeholder_values(job, root, cores=None):

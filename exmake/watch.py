@@ -67,7 +67,7 @@ class WatchSet:
                 elif spec.kind == "dir":
                     self.trees.setdefault(os.path.realpath(spec.path), set()).add(name)
                 else:
-                    key = (*glob_base(recipe.root, spec.pattern), glob_matcher(recipe.root, spec.pattern))
+                    key = (*glob_base(spec.root, spec.pattern), glob_matcher(spec.root, spec.pattern))
                     self.globs.setdefault(key, set()).add(name)
             if job.method:
                 try:

@@ -27,8 +27,8 @@ class Workspace:
         self._build_lock_fd = None
 
     @classmethod
-    def load(cls, recipe_path, readonly=False):
-        recipe = load_recipe(recipe_path)
+    def load(cls, recipe_path, readonly=False, input_dir=None):
+        recipe = load_recipe(recipe_path, input_dir)
         check_acyclic(recipe)
         return cls(recipe, readonly)
 

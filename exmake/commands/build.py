@@ -10,7 +10,7 @@ build (not a dry run) appends one entry to the build log: see `exmake urd`.
 import os
 import time
 
-from exmake.commands import open_workspace, outcome_json, print_json
+from exmake.commands import add_sharing_arguments, open_workspace, outcome_json, overrides_stamp, print_json
 from exmake.errors import Interrupted, JobFailed, UsageError
 from exmake.report import PROGRESS_MODES, Reporter
 from exmake.outcome import Outcome
@@ -21,6 +21,7 @@ def add_arguments(parser):
     parser.add_argument("targets", nargs="*", metavar="TARGET",
                         help="jobs to build (default: the recipe's `default:`, else every job)")
     add_resource_arguments(parser)
+    add_sharing_arguments(parser)
     parser.add_argument("-k", "--keep-going", action="store_true",
                         help="go on past a failed job: only its dependents are skipped")
     parser.add_argument("-B", "--always-make", action="store_true",
@@ -85,7 +86,7 @@ def main(args):
     if args.verbose:  # read by the forked job-script runners (exmake.methodrun)
         from exmake.methodrun import TRACEBACK_ENV
         os.environ.setdefault(TRACEBACK_ENV, "full")
-    if not (args.dry_run or args.always_make):
+    if not (args.dry_run or args.always_make or overrides_stamp(args)):
         from exmake.noop import unchanged_build
         unchanged = unchanged_build(args.file, args.targets)
         if unchanged is not None:
@@ -117,13 +118,27 @@ def main(args):
             raise
         failed = any(o.state == "failed" for o in outcomes.values())
         prune_results(ws, reporter.write)
-        build.stamp(args.targets)
+        if not (overrides_stamp(args) or any(o.detail.get("workdir") for o in outcomes.values())):
+            build.stamp(args.targets)  # a job reused from elsewhere is checked afresh each build
         save_parsed(ws.recipe)  # only after a build: bad input writes nothing
         _log(ws.store, args, ws.recipe, targets, "FAILURE" if failed else "SUCCESS", started,
-             build.log_jobs())
+             with_subjobs(ws.recipe, outcomes, build.log_jobs()))
     finally:
         ws.close()
     return _report(args, reporter, outcomes, started, "FAILURE" if failed else "SUCCESS")
+
+
+def with_subjobs(recipe, outcomes, jobs):
+    """The build log's jobs, each job script's children (`job.build`, from its
+    post.json's "subjobs") listed under it as {"name", "jobid", "key", "state"}."""
+    from exmake.fs.atomic import read_json
+    for name, outcome in outcomes.items():
+        if outcome.path and name in jobs and recipe.jobs[name].method:
+            post = read_json(os.path.join(outcome.path, "post.json")) or {}
+            if isinstance(post.get("subjobs"), list):
+                jobs[name]["subjobs"] = [{k: s.get(k) for k in ("name", "jobid", "key", "state")}
+                                         for s in post["subjobs"] if isinstance(s, dict)]
+    return jobs
 
 
 def prune_results(ws, write):

@@ -94,6 +94,9 @@ def _tree(ws, jobid, seen=None):
     tree = {}
     for local, dep in sorted(((ws.jobdirs.read_setup(jobid) or {}).get("deps") or {}).items()):
         dep_id = dep.get("jobid")
+        if dep.get("workdir"):  # a job of another workdir (`reuse_from:`): not this one's to read
+            tree[local] = {"jobid": f"{dep_id} in {dep['workdir']}", "deps": {}}
+            continue
         below = {} if dep_id in seen else _tree(ws, dep_id, seen | {dep_id})
         tree[local] = {"jobid": dep_id, "deps": below}
     return tree
@@ -142,6 +145,9 @@ def _print(doc):
         print(line)
     for rel, digest in post.get("outputs", []):
         print(f"output   {rel}  {digest[:22]}")
+    for sub in post.get("subjobs", []):  # children its job script built (job.build)
+        if isinstance(sub, dict):
+            print(f"subjob   {sub.get('jobid')}  {sub.get('state')}  {sub.get('name')}")
 
 
 def _print_setup(setup, flat_deps):
@@ -165,7 +171,8 @@ def _print_setup(setup, flat_deps):
             print(f"input    {local}: {rel}  {digest[:22]}")
     if flat_deps:
         for local, dep in sorted(setup.get("deps", {}).items()):
-            print(f"dep      {local}: {dep.get('jobid')}")
+            where = f" in {dep['workdir']}" if dep.get("workdir") else ""  # `reuse_from:`
+            print(f"dep      {local}: {dep.get('jobid')}{where}")
 
 
 def _print_tree(local, sub, depth):

@@ -7,12 +7,13 @@ post.json. Runs nothing and writes nothing.
 
 import os
 
-from exmake.commands import open_workspace, outcome_json, print_json
+from exmake.commands import add_sharing_arguments, open_workspace, outcome_json, print_json
 from exmake.report import family_of, grouped_lines, show_path
 
 
 def add_arguments(parser):
     parser.add_argument("targets", nargs="*", metavar="TARGET", help="jobs to show (default: every job)")
+    add_sharing_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--resources", action="store_true",
                         help="the slowest and biggest jobs of the last build: wall time, CPU, peak memory")
@@ -32,6 +33,8 @@ def survey(ws, targets):
 
 def describe(outcome):
     """(state word, detail) for one surveyed job."""
+    if outcome.state == "fresh" and outcome.detail.get("workdir"):  # `reuse_from:`
+        return "fresh", f"{outcome.jobid} in {outcome.detail['workdir']}"
     if outcome.state == "fresh":
         return "fresh", outcome.jobid
     if outcome.state == "failed":

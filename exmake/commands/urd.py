@@ -100,7 +100,10 @@ def _show_entry(entry, args):
         print(f"caption {entry['caption']}")
     width = max((len(n) for n in entry["jobs"]), default=0)
     for name, job in entry["jobs"].items():
-        print(f"  {name:<{width}}  {job['state']:<8} {job['jobid'] or '-'}")
+        where = f"  from {job['workdir']}" if job.get("workdir") else ""  # reused from another workdir
+        print(f"  {name:<{width}}  {job['state']:<8} {job['jobid'] or '-'}{where}")
+        for sub in job.get("subjobs", []):  # children its job script built (job.build)
+            print(f"  {'':<{width}}    subjob {sub.get('jobid')}  {sub.get('state')}")
     return 0
 
 

@@ -5,12 +5,13 @@ depends on. Runs nothing and writes nothing.
 """
 
 from exmake import graph
-from exmake.commands import open_workspace
+from exmake.commands import add_sharing_arguments, open_workspace
 from exmake.commands.status import describe, survey
 
 
 def add_arguments(parser):
     parser.add_argument("target", metavar="TARGET", help="the job to explain")
+    add_sharing_arguments(parser)
 
 
 def main(args):

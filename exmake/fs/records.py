@@ -4,7 +4,8 @@ setup.json (format 1), written before the job starts:
     {"format": 1, "jobid", "name", "key", "created" (UTC ISO time),
      "step": the canonical step (see exmake.keys),
      "inputs": {local: [[path relative to the recipe, digest], ...]},
-     "deps": {local: {"jobid", "outputs": [[path, digest], ...]}},
+     "deps": {local: {"jobid", "outputs": [[path, digest], ...],
+              and "workdir" for a job used from another workdir (`reuse_from:`)}},
      "recipe": absolute recipe path,
      "command": a shell job's command as it runs, placeholders expanded to
                 the job's stable view (exmake.view): a string, or a list of
@@ -25,7 +26,10 @@ post.json (format 1), written last:
          "wall_s", "cores": the cores it held,
          "mem_limit_mib", "limited_by": "cgroup" | "sampling" (with `mem:`),
          "slices": [{"peak_rss_bytes", "user_s", "system_s", "wall_s"}, ...]
-                   (sliced jobs)}}
+                   (sliced jobs)},
+     "subjobs": the children a job script ran or reused with `job.build`
+        (absent when none): [{"name", "jobid", "path", "key",
+        "state": "built" | "reused"}, ...] (see exmake.jobapi)}
 
 A record is checked when it is read: one of another format, or missing a
 field a reader relies on, reads as None, exactly like a missing one, so a
@@ -70,6 +74,8 @@ def make_post(jobid, ok, exit_code, signal_name, reason, record, start, duration
         post["stderr_tail"] = stderr_tail or []
     if usage is not None:
         post["usage"] = usage
+    if record and record.get("subjobs"):  # children a job script built (exmake.jobapi's job.build)
+        post["subjobs"] = record["subjobs"]
     return post
 
 

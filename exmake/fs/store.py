@@ -144,6 +144,25 @@ class Store:
                 result.append((key, value))
             return result
 
+    def newest(self, db, prefix, limit):
+        """The last `limit` (key, value) rows of `db` whose keys start with
+        `prefix` (which must end in a byte below 0xff), highest key first."""
+        return self._retrying(lambda: self._newest(db, prefix, limit))
+
+    def _newest(self, db, prefix, limit):
+        handle = self.dbs[db]
+        if handle is None:
+            return []
+        with self.env.begin(db=handle) as txn:
+            cursor = txn.cursor()
+            after = prefix[:-1] + bytes([prefix[-1] + 1])  # the first key past the prefix
+            found = cursor.prev() if cursor.set_range(after) else cursor.last()
+            rows = []
+            while found and len(rows) < limit and cursor.key().startswith(prefix):
+                rows.append((cursor.key(), cursor.value()))
+                found = cursor.prev()
+            return rows
+
     def put_many(self, rows):
         """Write (db, key, value) rows in one transaction; value None deletes."""
         if not rows or self.readonly:
