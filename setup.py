@@ -19,6 +19,7 @@ setup(
         "blake3>=0.3",     # content hashes: 2.6x sha256 on one core, see exmake/fs/hashing.py
         "tqdm>=4.60",      # the progress bar on a terminal (imported only when drawn)
         "watchdog>=3.0",   # `exmake watch`: inotify, or polling for network filesystems
+        "numpy>=1.21",     # `chunks:`: the gear hash of content-defined chunks (exmake/chunks.py)
     ],
     extras_require={
         # junitparser: a real JUnit consumer reads --junit reports in the tests

@@ -37,6 +37,7 @@ from exmake.slicer.workers import SliceFailed, run_slices
 from exmake.usage import usage_record
 
 RUNNER_RECORD = ".runner.json"
+PROGRESS_COUNT = ".progress.count"   # a byte appended per chunk computed, by any slice
 TRACEBACK_ENV = "EXMAKE_TRACEBACK"   # "full": keep exmake's own frames
 EXMAKE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -51,9 +52,27 @@ def redirect_output(directory, stdout_name, stderr_name):
     sys.stderr = open(2, "w", buffering=1, closefd=False)
 
 
+class ChunkPlan:
+    """What a chunked job's runner needs (exmake.chunks, exmake.chunkcache).
+
+    input      the chunked input's name (its path is `inputs[input]`)
+    size       the target chunk size in bytes
+    cache      the chunk cache directory, or None to compute every chunk
+               and store none (`exmake verify`: a re-run must really re-run)
+    base       the job's chunk base key (chunkcache.base_key)
+    hints      what names this job's hints (job name and input)
+    """
+
+    __slots__ = ("input", "size", "cache", "base", "hints")
+
+    def __init__(self, input, size, cache, base, hints):
+        self.input, self.size, self.cache, self.base, self.hints = input, size, cache, base, hints
+
+
 def run_method(script_path, search_dirs, building, jobid, options, inputs, deps, slices,
-               module_name=None):
-    """Run one method job in this (forked) process; returns the exit status."""
+               module_name=None, chunks=None):
+    """Run one method job in this (forked) process; returns the exit status.
+    `chunks`: a ChunkPlan for a job with `chunks:`, else None."""
     os.chdir(building)
     redirect_output(building, "stdout.txt", "stderr.txt")
     timings, record = {}, {"result": "FAILURE", "slice": None, "stage": "import"}
@@ -64,7 +83,7 @@ def run_method(script_path, search_dirs, building, jobid, options, inputs, deps,
         given = {"job": job, "options": options, "inputs": Namespace(inputs),
                  "deps": Namespace({k: _job_dirs(p) for k, p in deps.items()}),
                  "slices": slices}
-        result = _stages(module, given, building, timings, record)
+        result = _stages(module, given, building, timings, record, chunks)
         job.save(result, RESULT_NAME)
         record.update(result="SUCCESS", stage=None)
     except SliceFailed as failure:
@@ -75,10 +94,11 @@ def run_method(script_path, search_dirs, building, jobid, options, inputs, deps,
         record.update(exception=f"{type(exc).__name__}: {exc}", traceback=text)
         sys.stderr.write(text)
     record["timings"] = timings
-    try:
-        os.unlink(os.path.join(building, ".progress"))
-    except FileNotFoundError:
-        pass
+    for name in (".progress", PROGRESS_COUNT):
+        try:
+            os.unlink(os.path.join(building, name))
+        except FileNotFoundError:
+            pass
     _write_record(building, record)
     return 0 if record["result"] == "SUCCESS" else 1
 
@@ -129,7 +149,7 @@ def _call(function, available):
     return function(**{name: available[name] for name in names if name in available})
 
 
-def _stages(module, given, building, timings, record):
+def _stages(module, given, building, timings, record, chunks=None):
     prepare, analysis, synthesis = (getattr(module, n, None) for n in ("prepare", "analysis", "synthesis"))
     result = None
     record["stage"] = "prepare"
@@ -138,7 +158,12 @@ def _stages(module, given, building, timings, record):
         result = given["prepare_res"] = _call(prepare, given)
     given.setdefault("prepare_res", None)
     timings["prepare"] = round(time.monotonic() - started, 6)
-    if analysis:
+    if chunks:
+        record["stage"] = "analysis_chunk"
+        started = time.monotonic()
+        given["chunk_res"] = _chunk_stage(module.analysis_chunk, given, chunks, building, timings, record)
+        timings["analysis"] = round(time.monotonic() - started, 6)
+    elif analysis:
         record["stage"] = "analysis"
         started = time.monotonic()
 
@@ -151,10 +176,7 @@ def _stages(module, given, building, timings, record):
             redirect_output(building, f"stdout.{sliceno}.txt", f"stderr.{sliceno}.txt")
 
         def on_done(count):  # for the progress bar of the exmake that started us
-            tmp = os.path.join(building, ".progress.tmp")
-            with open(tmp, "w") as f:
-                f.write(f"{count} {given['slices']}\n")
-            os.rename(tmp, os.path.join(building, ".progress"))
+            write_progress(building, count, given["slices"])
 
         rusages = {}
         result, timings["slices"] = run_slices(given["slices"], work, setup_child, on_done,
@@ -164,12 +186,113 @@ def _stages(module, given, building, timings, record):
         given["analysis_res"] = result
         timings["analysis"] = round(time.monotonic() - started, 6)
     given.setdefault("analysis_res", None)
+    given.setdefault("chunk_res", None)
     if synthesis:
         record["stage"] = "synthesis"
         started = time.monotonic()
         result = _call(synthesis, given)
         timings["synthesis"] = round(time.monotonic() - started, 6)
     return result
+
+
+def write_progress(building, done, total, unit="slices"):
+    """`.progress` ("DONE TOTAL UNIT"), read by exmake.jobrun for the progress bar."""
+    tmp = os.path.join(building, f".progress.tmp-{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(f"{done} {total} {unit}\n")
+    os.rename(tmp, os.path.join(building, ".progress"))
+
+
+def _chunk_stage(analysis_chunk, given, plan, building, timings, record):
+    """chunk_res: analysis_chunk's result for every chunk of the chunked input,
+    in input order; the chunk cache's where it has them, the rest computed in
+    parallel in the job's slices (and stored)."""
+    from exmake import chunkcache
+    from exmake.chunks import Sizes, chunk_file
+    path = given["inputs"][plan.input]
+    cache = chunkcache.ChunkCache(plan.cache) if plan.cache else None
+    sizes = Sizes(plan.size)
+    started = time.monotonic()
+    hints = cache.load_hints(plan.hints, sizes.ident()) if cache else None
+    pieces = chunk_file(path, plan.size, hints)
+    if cache:
+        cache.save_hints(plan.hints, sizes.ident(), os.path.getsize(path), pieces)
+    timings["chunking"] = round(time.monotonic() - started, 6)
+    keys = [chunkcache.chunk_key(plan.base, piece.digest) for piece in pieces]
+    results = {}
+    for key in keys:
+        if key in results:
+            continue
+        found, value = cache.load(key) if cache else (False, None)
+        if found:
+            results[key] = value
+    reused = sum(key in results for key in keys)
+    write_progress(building, reused, len(pieces), "chunks")
+    missing = {}
+    for key, piece in zip(keys, pieces):
+        if key not in results:
+            missing.setdefault(key, piece)
+    computed = _compute_chunks(analysis_chunk, given, path, missing, cache, building, len(pieces), reused,
+                               timings, record)
+    results.update(computed)
+    record["chunks"] = {"input": plan.input, "size": plan.size, "total": len(pieces), "reused": reused,
+                        "computed": len(pieces) - reused, "bytes": os.path.getsize(path),
+                        "computed_bytes": sum(len(p) for k, p in zip(keys, pieces) if k in computed)}
+    if cache:
+        cache.evict(chunkcache.cap_bytes())
+    return [results[key] for key in keys]
+
+
+def _compute_chunks(analysis_chunk, given, path, missing, cache, building, total, reused, timings, record):
+    """{key: result} of the `missing` chunks ({key: Chunk}), computed in up to
+    `slices` forked workers, each storing what it computed in the cache."""
+    if not missing:
+        return {}
+    from exmake.chunks import chunk_lines, read_range
+    from exmake.jobapi import stable_dumps
+    shares = _shares(list(missing.items()), given["slices"])
+    counter = os.path.join(building, PROGRESS_COUNT)
+    chunk_given = {k: v for k, v in given.items() if k in ("options", "inputs", "deps", "prepare_res")}
+
+    def work(sliceno):
+        done = {}
+        with open(path, "rb") as f, open(counter, "ab") as count:
+            for key, piece in shares[sliceno]:
+                try:
+                    lines = chunk_lines(read_range(f.fileno(), piece.start, piece.end))
+                    value = _call(analysis_chunk, {**chunk_given, "lines": lines})
+                except Exception as exc:
+                    if hasattr(exc, "add_note"):
+                        exc.add_note(f"in the chunk of bytes {piece.start}-{piece.end} of {path}")
+                    raise
+                if cache:
+                    cache.store(key, stable_dumps(value))
+                done[key] = value
+                count.write(b".")
+                count.flush()
+                write_progress(building, reused + os.fstat(count.fileno()).st_size, total, "chunks")
+        return done
+
+    def setup_child(sliceno):
+        redirect_output(building, f"stdout.{sliceno}.txt", f"stderr.{sliceno}.txt")
+
+    rusages = {}
+    results, timings["slices"] = run_slices(len(shares), work, setup_child, format_failure=user_traceback,
+                                            rusages=rusages)
+    record["slice_usage"] = [usage_record(rusages[n], seconds) for n, seconds in enumerate(timings["slices"])]
+    return {key: value for done in results for key, value in done.items()}
+
+
+def _shares(items, slices):
+    """`items` ([(key, Chunk)]) dealt to at most `slices` workers, balanced by
+    bytes (largest first, each to the least loaded)."""
+    count = max(1, min(slices, len(items)))
+    shares, loads = [[] for _ in range(count)], [0] * count
+    for item in sorted(items, key=lambda item: -len(item[1])):
+        n = loads.index(min(loads))
+        shares[n].append(item)
+        loads[n] += len(item[1])
+    return shares
 
 
 def _write_record(building, record):

@@ -25,7 +25,12 @@ post.json (format 1), written last:
          "wall_s", "cores": the cores it held,
          "mem_limit_mib", "limited_by": "cgroup" | "sampling" (with `mem:`),
          "slices": [{"peak_rss_bytes", "user_s", "system_s", "wall_s"}, ...]
-                   (sliced jobs)}}
+                   (sliced jobs)},
+     "chunks": a chunked job's chunks (absent for other jobs):
+        {"input": the chunked input's name, "size": target chunk bytes,
+         "total": chunks, "reused": results found in the chunk cache,
+         "computed": total - reused, "bytes": the input's size,
+         "computed_bytes": the bytes of the chunks computed}}
 
 A record is checked when it is read: one of another format, or missing a
 field a reader relies on, reads as None, exactly like a missing one, so a
@@ -70,6 +75,8 @@ def make_post(jobid, ok, exit_code, signal_name, reason, record, start, duration
         post["stderr_tail"] = stderr_tail or []
     if usage is not None:
         post["usage"] = usage
+    if record and record.get("chunks"):
+        post["chunks"] = record["chunks"]
     return post
 
 
