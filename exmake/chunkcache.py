@@ -46,6 +46,7 @@ EXMAKE_CHUNK_CACHE_MAX (a size, default 2G).
 import json
 import os
 import pickle
+import re
 import time
 
 from exmake.fs.hashing import hash_bytes
@@ -58,6 +59,8 @@ TMP_PREFIX = ".tmp-"
 STALE_TMP_S = 3600       # a temporary file this old was left by a killed writer
 HINTS_DIR = "hints"
 MAX_HEADER_BYTES = 256
+_CAP_RE = re.compile(r"^\s*([0-9]{1,15})\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
+_CAP_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
 def cache_dir(meta):
@@ -66,16 +69,13 @@ def cache_dir(meta):
 
 
 def cap_bytes(environ=os.environ):
-    """The cache's size cap in bytes, from EXMAKE_CHUNK_CACHE_MAX; ValueError
-    naming the variable when it is not a size."""
-    from exmake.resources import parse_mem_mib
+    """The cache's size cap in bytes, from EXMAKE_CHUNK_CACHE_MAX (`500M`,
+    `2G`, `100K`, bytes, or 0: keep nothing); ValueError naming the variable."""
     value = environ.get(CAP_ENV) or DEFAULT_CAP
-    if value.strip() == "0":
-        return 0
-    try:
-        return parse_mem_mib(value) * 1024 * 1024
-    except ValueError as exc:
-        raise ValueError(f"{CAP_ENV}={value}: {exc} (or 0: keep nothing)") from None
+    match = _CAP_RE.match(value)
+    if not match:
+        raise ValueError(f"{CAP_ENV}={value}: not a size; write it like 2G, 500M or 0 (keep nothing)")
+    return int(match.group(1)) * _CAP_UNITS[match.group(2).upper()]
 
 
 def chunk_key(base, digest):
