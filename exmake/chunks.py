@@ -9,8 +9,9 @@ The cut points: a 32-bit gear hash (FastCDC's rolling hash: `h = (h << 1)
 + GEAR[byte]`, so the top bits depend on the last 32 bytes only) marks a
 position a *candidate* when its top bits are zero. From a chunk's start,
 the first `min` bytes are skipped; up to the target size a candidate needs
-`bits + 1` zero bits, after it `bits - 1` (FastCDC's normalised chunking:
-sizes bunch around the target); with no candidate by `max` bytes the chunk
+`bits + 2` zero bits, after it `bits - 2` (FastCDC's normalised chunking,
+level 2: sizes bunch around the target; 2^bits is half the target, which
+with the skipped minimum makes chunks average about the target); with no candidate by `max` bytes the chunk
 is cut there. Each cut is then moved to the next line end (just after a
 `\\n`), so a chunk is always whole lines; a last line without a `\\n` ends
 the last chunk. A file with no line end in it is one chunk.
@@ -93,8 +94,11 @@ class Sizes:
     def __init__(self, size):
         self.size = size
         self.min, self.max = size // 4, size * 4
-        bits = max(1, round(_log2(size - self.min)))
-        self.strict, self.loose = _top_mask(min(bits + 1, 31)), _top_mask(max(bits - 1, 1))
+        # FastCDC's normalisation level 2 around 2^(bits): with the min skip,
+        # chunks average about 0.96 x size (and the move to a line end adds
+        # half a line).
+        bits = max(3, round(_log2(size)) - 1)
+        self.strict, self.loose = _top_mask(min(bits + 2, 31)), _top_mask(bits - 2)
 
     def ident(self):
         """What hints must agree on to be usable."""
