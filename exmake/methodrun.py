@@ -210,7 +210,8 @@ def _chunk_stage(analysis_chunk, given, plan, building, timings, record):
     from exmake import chunkcache
     from exmake.chunks import Sizes, chunk_file
     path = given["inputs"][plan.input]
-    cache = chunkcache.ChunkCache(plan.cache) if plan.cache else None
+    cap = chunkcache.cap_bytes()
+    cache = chunkcache.ChunkCache(plan.cache) if plan.cache and cap else None  # a cap of 0 keeps nothing
     sizes = Sizes(plan.size)
     started = time.monotonic()
     hints = cache.load_hints(plan.hints, sizes.ident()) if cache else None
@@ -239,7 +240,7 @@ def _chunk_stage(analysis_chunk, given, plan, building, timings, record):
                         "computed": len(pieces) - reused, "bytes": os.path.getsize(path),
                         "computed_bytes": sum(len(p) for k, p in zip(keys, pieces) if k in computed)}
     if cache:
-        cache.evict(chunkcache.cap_bytes())
+        cache.evict(cap)
     return [results[key] for key in keys]
 
 

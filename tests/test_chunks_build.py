@@ -6,13 +6,14 @@ the job's post.json.
 
 import json
 import os
+import pickle
 import random
 import signal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import Project, pid_alive, wait_for
+from conftest import REPO, Project, pid_alive, wait_for
 
 RECIPE = """\
 slices: 2
@@ -270,3 +271,35 @@ def test_the_result_equals_a_from_scratch_run_whatever_the_edit(tmp_path_factory
         scratch_chunks, scratch_text, scratch_meta = from_scratch(base, lines, f"scratch{n}")
         assert text == scratch_text == "".join(lines).upper()
         assert meta["chunks"] == scratch_meta["chunks"] == chunks["total"] == scratch_chunks["total"]
+
+
+def test_the_readme_chunk_example_runs(project):
+    section = (REPO / "README.md").read_text().split("## Chunks:", 1)[1].split("\n## ", 1)[0]
+    recipe = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    script = section.split("```python\n", 1)[1].split("```", 1)[0]
+    project.recipe(recipe)
+    project.write("count.py", script, dedent=False)
+    project.write("logs/big.log", "".join(log_lines(3000, 1)), dedent=False)
+    project.run(expect=0)
+    post = json.loads((project.root / "work/count-1/post.json").read_text())
+    assert post["chunks"]["total"] == 1 and post["chunks"]["size"] == 4 << 20  # a small log: one chunk
+    counts = pickle.loads((project.root / "work/count-1/result.pickle").read_bytes())
+    assert sum(counts.values()) == sum(len(line.split()) for line in log_lines(3000, 1))
+
+
+def test_a_cap_of_zero_keeps_nothing(project):
+    make(project, log_lines(4000, 1))
+    project.run("-q", env={"EXMAKE_CHUNK_CACHE_MAX": "0"}, expect=0)
+    assert not list((project.root / "work/.exmake").glob("chunks/??/*"))
+    chunks, _, _ = build(project, "-B")
+    assert chunks["reused"] == 0 and chunks["computed"] == chunks["total"]
+
+
+def test_a_failing_chunk_fails_the_job_and_names_the_chunk(project):
+    make(project, log_lines(4000, 1), script=SCRIPT.replace(
+        "    return os.getpid()", "    if any(line.startswith('1:2000 ') for line in lines):\n"
+        "        raise ValueError('bad line')\n    return os.getpid()"))
+    result = project.run(expect=1)
+    assert "raised ValueError: bad line" in result.out
+    assert "in the chunk of bytes " in result.out and "of inputs/text/log.txt" in result.out
+    assert project.run("-q", expect=1).code == 1  # never reused
