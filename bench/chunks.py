@@ -32,49 +32,29 @@ KJV = os.path.join(REPO, "recipes", "data", "kjv")
 BENCH_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 BENCH_ENV["PYTHONPATH"] = REPO + os.pathsep + BENCH_ENV.get("PYTHONPATH", "")
 
-CHUNKED = '''\
+SCRIPT = '''\
 import re
 from collections import Counter
 
 WORD = re.compile(r"[A-Za-z]+")
 
 
-def analysis_chunk(lines):
+def {analysis}:
     counts = Counter()
-    for line in lines:
+    for line in {lines}:
         counts.update(w.lower() for w in WORD.findall(line))
     return counts
 
 
-def synthesis(chunk_res, job):
+def synthesis({results}, job):
     total = Counter()
-    for counts in chunk_res:
+    for counts in {results}:
         total.update(counts)
     job.json_save(dict(total.most_common(20)), "top.json")
     return total
 '''
-
-SLICED = '''\
-import re
-from collections import Counter
-
-WORD = re.compile(r"[A-Za-z]+")
-
-
-def analysis(sliceno, job):
-    counts = Counter()
-    for line in job.input_lines("text"):
-        counts.update(w.lower() for w in WORD.findall(line))
-    return counts
-
-
-def synthesis(analysis_res, job):
-    total = Counter()
-    for counts in analysis_res:
-        total.update(counts)
-    job.json_save(dict(total.most_common(20)), "top.json")
-    return total
-'''
+CHUNKED = SCRIPT.format(analysis="analysis_chunk(lines)", lines="lines", results="chunk_res")
+SLICED = SCRIPT.format(analysis="analysis(sliceno, job)", lines='job.input_lines("text")', results="analysis_res")
 
 
 def verses():

@@ -50,6 +50,7 @@ import re
 import time
 
 from exmake.fs.hashing import hash_bytes
+from exmake.fs.jobdir import listing
 
 FORMAT = 1
 MAGIC = b"EXMAKE-CHUNK"
@@ -161,11 +162,11 @@ class ChunkCache:
     def entries(self):
         """[(mtime_ns, bytes, path), ...] of every entry, oldest first."""
         found = []
-        for sub in _listdir(self.directory):
-            if len(sub) != 2:
-                continue
+        for sub in listing(self.directory):
             top = os.path.join(self.directory, sub)
-            for name in _listdir(top):
+            if len(sub) != 2 or not os.path.isdir(top):
+                continue
+            for name in listing(top):
                 if name.startswith(TMP_PREFIX):
                     continue
                 try:
@@ -197,9 +198,9 @@ class ChunkCache:
 
     def _remove_tmp(self, all_tmp):
         now = time.time()
-        for sub in _listdir(self.directory):
+        for sub in listing(self.directory):
             top = os.path.join(self.directory, sub)
-            for name in _listdir(top) if os.path.isdir(top) else ():
+            for name in listing(top) if os.path.isdir(top) else ():
                 if not name.startswith(TMP_PREFIX):
                     continue
                 path = os.path.join(top, name)
@@ -235,13 +236,6 @@ def _write_replace(path, data):
     except BaseException:
         _unlink(tmp)
         raise
-
-
-def _listdir(path):
-    try:
-        return sorted(os.listdir(path))
-    except OSError:
-        return []
 
 
 def _unlink(path):
