@@ -303,3 +303,11 @@ def test_a_failing_chunk_fails_the_job_and_names_the_chunk(project):
     assert "raised ValueError: bad line" in result.out
     assert "in the chunk of bytes " in result.out and "of inputs/text/log.txt" in result.out
     assert project.run("-q", expect=1).code == 1  # never reused
+
+
+def test_the_progress_bar_counts_chunks(project):
+    make(project, log_lines(8000, 1), script=SCRIPT.replace(
+        "    return os.getpid()", "    import time\n    time.sleep(0.1)\n    return os.getpid()"))
+    out = project.run("--progress", "always", expect=0).out
+    total = json.loads((project.root / "work/upper-1/post.json").read_text())["chunks"]["total"]
+    assert f"/{total} chunks |" in out, out
