@@ -260,7 +260,7 @@ class LocalJobRun:
     def progress(self):
         """(slices done, slices) of a sliced job while it runs, else None; a
         chunked job's (chunks done, chunks, "chunks") once it knows its chunks."""
-        if not self.spec.slices or self.started is None:
+        if not self.spec.slices or self.started is None or self.building is None:  # not yet, or done
             return None
         if self.spec.runner:  # "DONE TOTAL UNIT" (exmake.methodrun.write_progress)
             fields = (_read_small(os.path.join(self.building, ".progress")) or "").split()
