@@ -35,7 +35,9 @@ A key (see `chunk_key`) covers the job script's code identity, its options
 and env, the content of every other input and dependency output, and the
 chunk's content: editing the script, an option or anything else the job
 reads never reuses a result; the same chunk in another job with the same
-code and options does.
+code and options does. When analysis_chunk takes `prepare_res`, the runner
+folds the hash of what prepare returned into the base key too
+(exmake.methodrun).
 
 Size cap and LRU: a hit bumps the entry's mtime; `evict(cap)` removes the
 least recently used entries until the entries take at most `cap` bytes.

@@ -143,10 +143,13 @@ def _import_script(path, search_dirs):
     return module
 
 
-def _call(function, available):
+def _parameters(function):
     code = function.__code__
-    names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
-    return function(**{name: available[name] for name in names if name in available})
+    return code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+
+
+def _call(function, available):
+    return function(**{name: available[name] for name in _parameters(function) if name in available})
 
 
 def _stages(module, given, building, timings, record, chunks=None):
@@ -219,7 +222,14 @@ def _chunk_stage(analysis_chunk, given, plan, building, timings, record):
     if cache:
         cache.save_hints(plan.hints, sizes.ident(), os.path.getsize(path), pieces)
     timings["chunking"] = round(time.monotonic() - started, 6)
-    keys = [chunkcache.chunk_key(plan.base, piece.digest) for piece in pieces]
+    base = plan.base
+    if "prepare_res" in _parameters(analysis_chunk):
+        # prepare may have read anything (the job's id, the slice count): what
+        # it returned is part of what every chunk's result depends on.
+        from exmake.fs.hashing import hash_bytes
+        from exmake.jobapi import stable_dumps
+        base = chunkcache.chunk_key(base, hash_bytes(stable_dumps(given["prepare_res"])))
+    keys = [chunkcache.chunk_key(base, piece.digest) for piece in pieces]
     results = {}
     for key in keys:
         if key in results:

@@ -311,3 +311,20 @@ def test_the_progress_bar_counts_chunks(project):
     out = project.run("--progress", "always", expect=0).out
     total = json.loads((project.root / "work/upper-1/post.json").read_text())["chunks"]["total"]
     assert f"/{total} chunks |" in out, out
+
+
+def test_chunks_are_keyed_on_what_prepare_returned(project):
+    """prepare may read what no key covers (here the slice count); a chunk
+    computed with another prepare_res is not reused."""
+    make(project, log_lines(4000, 1), script=SCRIPT.replace(
+        "def analysis_chunk(lines, options):", "def prepare(slices):\n    return f'{slices}: '\n\n\n"
+        "def analysis_chunk(lines, options, prepare_res):").replace(
+        'options["mark"] + line.upper()', 'prepare_res + line.upper()'))
+    _, text, _ = build(project)
+    assert text.startswith("2: ")
+    project.recipe(RECIPE.replace("slices: 2", "slices: 3"))
+    chunks, text, _ = build(project)
+    assert chunks["reused"] == 0 and text.startswith("3: ")
+    project.recipe(RECIPE)
+    project.run("-q", "-B", expect=0)  # the same prepare_res again: every chunk reused
+    assert json.loads((project.root / "work/upper-LATEST/post.json").read_text())["chunks"]["computed"] == 0
