@@ -16,6 +16,7 @@ import time
 from exmake import graph
 from exmake.errors import Interrupted
 from exmake.defaults import cpu_count, key_context, physical_mem_mib
+from exmake.fs.links import real_target
 from exmake.fs.stamp import make_stamp, stamp_id
 from exmake.chunkcache import cache_dir
 from exmake.jobrun import LocalJobRun, job_spec
@@ -66,6 +67,7 @@ class Build:
         """Build `targets` (job names); returns {name: Outcome} in build order."""
         self.targets = list(targets)
         resolve.cache_clear()  # a tool installed since the last build (watch mode) is found
+        real_target.cache_clear()  # and a symlink changed since is followed anew
         order = graph.build_order(self.recipe, targets)
         deps = {name: list(self.recipe.jobs[name].deps.values()) for name in order}
         self.needs = {name: self.need(self.recipe.jobs[name]) for name in order}
@@ -81,6 +83,7 @@ class Build:
             for note in self.capped(self.recipe.jobs[name]):
                 self.reporter.write(f"  note    {name:<20} {note}")
         scheduler.checkpoint = self.guard.checkpoint
+        scheduler.settle_at, scheduler.on_settle = self.ledger.commit_due, self.commit
         if self.hooks:
             scheduler.wake_fd, scheduler.on_wake = self.hooks
         if self.reporter.bar_mode:
@@ -96,6 +99,7 @@ class Build:
                 self.outcomes.setdefault(name, Outcome("skipped", reasons=["the build was interrupted"]))
             raise Interrupted("interrupted") from None
         finally:
+            self.commit()  # what finished is indexed, even when interrupted
             self.ws.hashcache.flush()
             self.reporter.close()
             for sig, handler in previous_usr1.items():
@@ -200,11 +204,17 @@ class Build:
         self.ledger.adopt(job, jobid)
         return Outcome("reused", jobid, self.ws.jobdirs.path(jobid), list(reasons), outputs=post["outputs"])
 
-    def record(self, key, jobid, ok):
-        """Index a finished job (called inside the signal guard's critical section)."""
-        self.ledger.record(self.recipe.jobs[jobid.rsplit("-", 1)[0]], key, jobid, ok)
+    def record(self, key, jobid, ok, release):
+        """Queue a finished job to be indexed (called inside the signal guard's
+        critical section); `release()` unlocks its key once it is."""
+        self.ledger.record(self.recipe.jobs[jobid.rsplit("-", 1)[0]], key, jobid, ok, release)
         self.rebuilder.note_finished(key, jobid, ok)
         self.rebuilder.note_attempt(jobid)
+
+    def commit(self):
+        """Index the finished jobs queued so far (see exmake.ledger)."""
+        with self.guard.critical():
+            self.ledger.commit()
 
     def log_jobs(self):
         """{name: {jobid, key, state}} for the build log."""
@@ -231,7 +241,7 @@ class Build:
         record = make_stamp([self.recipe.path, list(self.recipe.signature)], self.recipe.digest,
                             self.targets, list(self.recipe.jobs), files, dirs,
                             [[name, o.jobid, o.path, self.keys[name]] for name, o in self.outcomes.items()],
-                            latest + self.ledger.links, self.started_ns, key_context())
+                            latest, self.ledger.links, self.started_ns, key_context())
         if record:
             self.ws.store.put_many([("stamps", stamp_id(self.recipe.path, asked_targets), record)])
 

@@ -59,7 +59,16 @@ def select_targets(recipe, names):
 
 
 def build_order(recipe, targets):
-    """Every job the targets need, dependencies before dependents, recipe order kept where free."""
+    """Every job the targets need, dependencies before dependents, recipe order kept where free.
+    Worked out once per recipe and targets (a build asks twice: a recipe is not changed once loaded)."""
+    memo = recipe.__dict__.setdefault("_build_orders", {})
+    asked = tuple(targets)
+    if asked not in memo:
+        memo[asked] = _build_order(recipe, asked)
+    return list(memo[asked])
+
+
+def _build_order(recipe, targets):
     needed = set()
     todo = list(targets)
     while todo:

@@ -386,7 +386,10 @@ class LocalJobRun:
             reason = f"cannot record the job: {exc.strerror}"
             return Outcome("failed", self.jobid, None, self.reasons, duration,
                            detail={"reason": reason, "stderr_tail": post.get("stderr_tail", []), "usage": usage})
-        self.record(self.setup["key"], self.jobid, ok)
+        # The key stays locked until the job is indexed (exmake.ledger): until
+        # then another build would not find it and would run it again.
+        key_lock, self.key_lock = self.key_lock, _Unlocked()
+        self.record(self.setup["key"], self.jobid, ok, key_lock.release)
         self._release()
         path = self.jobdirs.path(self.jobid)
         if not ok:
@@ -446,8 +449,8 @@ class LocalJobRun:
         return os.path.join(self.building, "stderr.txt")
 
     def _output_digests(self):
-        """[[path, digest], ...] of the job's outputs, each flushed to disk first
-        (post.json may say SUCCESS only of outputs that survive a power cut).
+        """[[path, digest], ...] of the job's outputs. (They are flushed to disk
+        with their batch, before the index names the job: exmake.ledger.)
         A symlink is its target's text; anything but a file or a link
         (a FIFO, a socket) fails the job: reading one could block for ever."""
         if self.spec.outputs:
@@ -463,7 +466,7 @@ class LocalJobRun:
             if stat.S_ISLNK(mode):
                 digests.append([rel, _link_digest(path)])
             elif stat.S_ISREG(mode):
-                digests.append([rel, hash_file(path, fsync=True)])
+                digests.append([rel, hash_file(path)])  # flushed with its batch: exmake.ledger
             else:
                 raise _BadOutput(f"output {rel} is not a regular file or a symlink")
         return digests
@@ -491,6 +494,13 @@ def _link_digest(path):
 
 class _BadOutput(Exception):
     pass
+
+
+class _Unlocked:
+    """What a run holds once its key lock was handed to the ledger."""
+
+    def release(self):
+        pass
 
 
 def _seconds(seconds):

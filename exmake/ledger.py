@@ -3,17 +3,29 @@ the published result links.
 
 One place for the local build, exec-job on a compute node (which is a local
 build of one job) and the cluster build's reuse of fresh jobs, so they can
-never make a result visible in different ways. A finished job is indexed
-first (inside the signal guard's critical section, right after its
-directory was renamed into place), then pointed at; a kill in between only
-leaves LATEST and the links to the next build, which reuses the job and
-points at it then.
+never make a result visible in different ways.
+
+Finished jobs are indexed in batches (group commit): `record` queues a job,
+`commit` flushes the workdir's filesystem once (exmake.fs.durable), writes
+the batch's index rows, hash-cache rows and job-number counters in one LMDB
+transaction, then points LATEST and the results at each job and releases
+their key locks. The build commits when a batch is COMMIT_INTERVAL_S old
+or COMMIT_MAX_JOBS long, when nothing else runs, and at its end (Ctrl-C
+included). Dependents do not wait for the commit: they start as soon as a
+job's directory is in place. A kill before the commit leaves finished but
+unindexed jobs, which the next build does not know and runs again; a key
+stays locked until its job is indexed, so no other build runs it twice.
 """
 
 import os
+import time
 
+from exmake.fs.durable import sync_filesystem
 from exmake.fs.jobdir import JOBID_RE
 from exmake.fs.publish import links_into, publish, unpublish
+
+COMMIT_INTERVAL_S = 0.25   # the longest a finished job waits to be indexed while others run
+COMMIT_MAX_JOBS = 500      # and the most that wait
 
 
 class Ledger:
@@ -22,6 +34,8 @@ class Ledger:
     def __init__(self, ws):
         self.ws = ws
         self.links = []   # [link, target] of every result symlink made or confirmed
+        self.pending = [] # (job, key, jobid, ok, release) finished, not yet indexed
+        self.pending_since = None
 
     def adopt(self, job, jobid):
         """Make `jobid` the current job of recipe job `job`: LATEST and its results."""
@@ -29,15 +43,42 @@ class Ledger:
             self.ws.jobdirs.set_latest(jobid)
         self.links += publish(self.ws.recipe.results, self.ws.jobdirs.path(jobid), job.publish)
 
-    def record(self, job, key, jobid, ok):
-        """Index a finished job (with the hash-cache rows taken meanwhile, in one
-        transaction); adopt it if it succeeded."""
-        rows = [("trace", key.encode(), jobid.encode()), ("failed", key.encode(), None)] if ok \
-            else [("failed", key.encode(), jobid.encode())]
-        self.ws.store.put_many(rows + self.ws.hashcache.pending)
-        self.ws.hashcache.pending = []
-        if ok:
-            self.adopt(job, jobid)
+    def record(self, job, key, jobid, ok, release=lambda: None):
+        """Queue a finished job for the next commit; `release()` (its key lock)
+        is called once it is indexed."""
+        if not self.pending:
+            self.pending_since = time.monotonic()
+        self.pending.append((job, key, jobid, ok, release))
+
+    def commit_due(self):
+        """When the queued batch should be committed (a monotonic time), or None."""
+        if not self.pending:
+            return None
+        if len(self.pending) >= COMMIT_MAX_JOBS:
+            return 0.0
+        return self.pending_since + COMMIT_INTERVAL_S
+
+    def commit(self):
+        """Make the queued jobs durable and index them (with the hash-cache rows
+        taken meanwhile and the job numbers handed out) in one transaction;
+        then adopt those that succeeded and release their keys."""
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        try:
+            sync_filesystem(self.ws.recipe.workdir)
+            rows = []
+            for job, key, jobid, ok, release in batch:
+                rows += [("trace", key.encode(), jobid.encode()), ("failed", key.encode(), None)] if ok \
+                    else [("failed", key.encode(), jobid.encode())]
+            self.ws.store.commit(rows + self.ws.hashcache.pending, self.ws.jobdirs.taken)
+            self.ws.hashcache.pending = []
+            for job, key, jobid, ok, release in batch:
+                if ok:
+                    self.adopt(job, jobid)
+        finally:
+            for *_, release in batch:
+                release()
 
     def prune(self):
         """Remove the published results of this recipe's jobs that are no longer

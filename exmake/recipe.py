@@ -7,6 +7,7 @@ later layers see absolute, sorted file lists and never touch YAML again.
 """
 
 import difflib
+import functools
 import hashlib
 import itertools
 import os
@@ -105,6 +106,7 @@ def load_recipe(path):
     The YAML tree comes from the parsed-YAML cache when the text is unchanged
     (see exmake.fs.parsecache); `save_parsed` refreshes that cache."""
     path = os.path.abspath(path)
+    _real_directory.cache_clear()  # a watch session reloads: a symlink may have moved
     try:
         signature = stat_signature(path)  # before reading: a later edit must show
     except OSError:
@@ -424,7 +426,7 @@ class _RecipeChecker:
         fixed = list(itertools.takewhile(lambda part: not GLOB_CHARS.search(part), parts))  # a glob's fixed start
         path = os.path.normpath(os.path.join(self.root, os.sep.join(fixed) or "."))
         for label, top in self.forbidden_inputs:
-            if _inside(path, top) or _inside(os.path.realpath(path), top):
+            if _inside(path, top) or _inside(_realpath(path), top):
                 self.fail(line, key, f"{pattern!r} is inside the {label} {top}: what a build writes "
                           "cannot be its input (the build would never settle); use `deps:` to read "
                           "another job's output")
@@ -596,6 +598,21 @@ class _RecipeChecker:
                     self.fail(line, f"jobs.{job.name}.publish.{dest}",
                               f"clashes with {clash!r} (published by job {owner[clash]!r})")
                 owner[dest] = job.name
+
+
+def _realpath(path):
+    """os.path.realpath, with each directory's resolved once per process (a
+    recipe of many inputs in a few directories asked it thousands of times)."""
+    head, tail = os.path.split(path)
+    if not tail:
+        return _real_directory(head)
+    joined = os.path.join(_real_directory(head), tail)
+    return os.path.realpath(joined) if os.path.islink(joined) else joined
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_directory(path):
+    return os.path.realpath(path)
 
 
 def _inside(path, top):

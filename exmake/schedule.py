@@ -64,6 +64,7 @@ class Scheduler:
         self.slots = Slots(capacity or {"cores": max(1, max_running)})
         self.needs = needs or (lambda name: {"cores": 1})
         self.held = {}               # name -> what it holds, while it runs
+        self._need = {}              # name -> what it will hold, once it is ready
         self.keep_going = keep_going
         self.outcomes = {}
         self.running = {}            # name -> task, while it runs
@@ -73,6 +74,11 @@ class Scheduler:
         self.tick_s = None
         self.on_tick = None
         self.checkpoint = None       # called once outcomes are recorded: a held Ctrl-C lands here
+        # Group commit (exmake.ledger): settle_at() says when finished jobs are
+        # due to be made durable and indexed; on_settle() does it. Done when
+        # due, and at once whenever nothing runs.
+        self.settle_at = None
+        self.on_settle = None
 
     def run(self, begin, on_outcome):
         """Drive every job; `begin(name, dep_outcomes)` returns an Outcome or a task."""
@@ -97,6 +103,7 @@ class Scheduler:
                         self._release(name)
                         stopping |= self._record(name, result, on_outcome)
                     self._checkpoint()
+                self._settle()
                 if stopping and not running:
                     break
                 for name, outcome in self._wait(running):
@@ -108,6 +115,11 @@ class Scheduler:
             self._cancel_all(list(running.values()))
             raise
         return self.outcomes
+
+    def _settle(self):
+        due = self.settle_at() if self.settle_at else None
+        if due is not None and (not self.running or time.monotonic() >= due):
+            self.on_settle()
 
     def _checkpoint(self):
         if self.checkpoint:
@@ -154,17 +166,23 @@ class Scheduler:
         """Remove and return the first ready job (every dependency ended, in build
         order) whose slots are free (taking them); see the module docstring."""
         for index, name in enumerate(pending):
-            # More than there is would wait for ever: the build caps it (with a note).
-            # A job about to be skipped or cancelled holds nothing.
-            blocked = name in self.cancelled or any(
-                self.outcomes[dep].state in ("failed", "skipped", "cancelled") for dep in self.deps[name])
-            need = {r: 0 if blocked else min(n, self.slots.capacity[r]) for r, n in self.needs(name).items()}
+            need = self._need.get(name)
+            if need is None:  # once: a ready job's dependencies have ended for good
+                self._need[name] = need = self._need_of(name)
+            if name in self.cancelled:
+                need = dict.fromkeys(need, 0)
             if self.slots.take(name, need):
                 del pending[index]
                 self._unstarted -= 1
                 self.held[name] = need
                 return name
         return None
+
+    def _need_of(self, name):
+        """What a ready job holds: more than there is would wait for ever (the
+        build caps it, with a note); a job about to be skipped holds nothing."""
+        blocked = any(self.outcomes[dep].state in ("failed", "skipped", "cancelled") for dep in self.deps[name])
+        return {r: 0 if blocked else min(n, self.slots.capacity[r]) for r, n in self.needs(name).items()}
 
     def _release(self, name):
         need = self.held.pop(name, None)
@@ -227,6 +245,9 @@ class Scheduler:
 
     def _timeout(self, running):
         wakes = [w for w in (task.wake_at() for task in running.values()) if w is not None]
+        due = self.settle_at() if self.settle_at else None
+        if due is not None:
+            wakes.append(due)
         if self.tick_s:
             wakes.append(time.monotonic() + self.tick_s)
         if not wakes:

@@ -143,7 +143,7 @@ def _run(ws, job, setup, scratch_dirs, dep_outcomes, reporter, verify):
     guard = SignalGuard()
 
     def begin(name, _):
-        run = LocalJobRun(spec, scratch_dirs, lambda *_: None, None, guard, reporter, ["verify"])
+        run = LocalJobRun(spec, scratch_dirs, lambda key, jobid, ok, release: release(), None, guard, reporter, ["verify"])
         run.start()  # its own lock directory: nothing else holds the key there
         return run
     with guard:

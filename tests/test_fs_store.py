@@ -59,12 +59,12 @@ def test_none_value_deletes(store):
     assert store.get("trace", b"b") == b"2"
 
 
-def test_next_number_counts_up_from_at_least(store):
-    assert store.next_number(b"next:count", 1) == 1
-    assert store.next_number(b"next:count", 1) == 2
-    assert store.next_number(b"next:count", 10) == 10  # a higher floor wins
-    assert store.next_number(b"next:count", 1) == 11
-    assert store.get("meta", b"next:count") == b"12"
+def test_commit_writes_rows_and_raises_counters_in_one_transaction(store):
+    store.commit([("trace", b"k1", b"count-1")], {"count": 4})
+    assert store.get("trace", b"k1") == b"count-1"
+    assert store.counters() == {"count": 5}
+    store.commit([], {"count": 2})  # a counter never goes down
+    assert store.counters() == {"count": 5}
 
 
 def test_schema_written_and_data_persist_across_reopen(path):

@@ -91,6 +91,19 @@ def test_moved_latest_link_is_restored(project):
     assert os.readlink(project.root / "work/cat-LATEST") == "cat-1"
 
 
+def test_latest_pointed_at_another_finished_job_is_seen(project):
+    """The fast path stats `<name>-LATEST/post.json` through the link: a LATEST
+    re-aimed at another complete job of the same name (by hand, or by another
+    recipe sharing the workdir) must not pass for the one the build used."""
+    import shutil
+    settled(project, RECIPE, FILES)
+    shutil.copytree(project.root / "work/size-1", project.root / "work/size-7", symlinks=True)
+    os.unlink(project.root / "work/size-LATEST")
+    os.symlink("size-7", project.root / "work/size-LATEST")
+    assert FAST not in project.run("-v", expect=0).out
+    assert os.readlink(project.root / "work/size-LATEST") == "size-1"
+
+
 def test_other_targets_have_their_own_stamp(project):
     settled(project, RECIPE, FILES)
     result = project.run("-v", "cat", expect=0)

@@ -114,9 +114,10 @@ def test_forked_job_script_does_not_hold_another_jobs_key_lock(project):
         wait_for(lambda: (project.root / "work/bad-1/post.json").exists())
         wait_for(lambda: building_dir(project, "slow") and (building_dir(project, "slow") / "started").exists())
         key = json.loads(project.read("work/bad-1/setup.json"))["key"]
-        # bad has ended; nothing may hold its key now (a second build of it
-        # would wait for the unrelated job script otherwise).
-        assert not is_locked(str(project.root / "work/.exmake/locks" / key))
+        # bad has ended; once it is indexed (exmake.ledger's group commit, a
+        # fraction of a second) nothing may hold its key (a second build of it
+        # would wait for the unrelated job script otherwise, which sleeps 30 s).
+        wait_for(lambda: not is_locked(str(project.root / "work/.exmake/locks" / key)), timeout=10)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)

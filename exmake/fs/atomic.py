@@ -47,8 +47,18 @@ def write_bytes(path, data, fsync=True, mode=FILE_MODE):
 
 
 def write_json(path, obj, fsync=True):
-    """Write `obj` as indented, key-sorted JSON (readable with cat) atomically."""
-    write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode(), fsync)
+    """Write `obj` as key-sorted JSON atomically: a dict one key per line
+    (readable with cat), each value compact. (json's `indent` would take its
+    pure-Python encoder, a measured third of a small job's record-writing time.)"""
+    write_bytes(path, dumps_lines(obj).encode(), fsync)
+
+
+def dumps_lines(obj):
+    """`obj` as JSON text, a dict's top-level keys one per line."""
+    if not isinstance(obj, dict) or not obj:
+        return json.dumps(obj, sort_keys=True) + "\n"
+    items = (f"  {json.dumps(str(k))}: {json.dumps(v, sort_keys=True)}" for k, v in sorted(obj.items()))
+    return "{\n" + ",\n".join(items) + "\n}\n"
 
 
 def read_json(path):
@@ -64,8 +74,11 @@ def symlink(target, link_path):
     """Point `link_path` at `target` atomically (make a new link, rename it over)."""
     directory = os.path.dirname(link_path) or "."
     tmp = os.path.join(directory, f".tmp-link-{os.getpid()}-{os.path.basename(link_path)}")
-    unlink_quietly(tmp)
-    os.symlink(target, tmp)
+    try:
+        os.symlink(target, tmp)
+    except FileExistsError:  # left by a killed process that had our pid
+        unlink_quietly(tmp)
+        os.symlink(target, tmp)
     try:
         os.replace(tmp, link_path)
     except BaseException:

@@ -6,11 +6,13 @@ Life of a job directory:
 2. The job runs in `<workdir>/.exmake/building/<name>-<N>`, which holds
    `setup.json` (written first) and `.lock` (flocked by the builder and its
    job processes while they live).
-3. `finish`: `post.json` is written and flushed, then the building directory
-   is renamed over the empty reserved one. Only now does `<name>-<N>` have
-   content; a directory without a SUCCESS post.json is never reused.
-4. On success `<name>-LATEST` is swapped (atomic symlink rename) to it, by
-   exmake.ledger once the job is indexed.
+3. `finish`: `post.json` is written, then the building directory is renamed
+   over the empty reserved one. Only now does `<name>-<N>` have content; a
+   directory without a SUCCESS post.json is never reused.
+4. exmake.ledger makes a batch of finished jobs durable (one syncfs) and
+   indexes them in one transaction; then, on success, `<name>-LATEST` is
+   swapped (atomic symlink rename) to each. Only the index makes a job
+   reusable: one a power cut caught unflushed is never named by it.
 
 Building directories whose `.lock` nobody holds were left by a killed build;
 `clean_stale` removes them and their empty reservations.
@@ -56,19 +58,27 @@ class JobDirs:
         self.lock_dir = os.path.join(self.meta, "locks")
         self._next = {}  # name -> next N to try
         self._listed = None  # name -> highest N found by one listing of the workdir
+        self._counters = None  # name -> the store's next N, read once
+        self.taken = {}        # name -> highest N reserved here (for the store's counters)
 
     def path(self, jobid):
         return os.path.join(self.workdir, jobid)
 
     def reserve(self, name):
-        """Allocate `<name>-<N>` with mkdir; returns (jobid, building path)."""
-        os.makedirs(self.building, exist_ok=True)
+        """Allocate `<name>-<N>` with mkdir; returns (jobid, building path).
+
+        N starts past the store's counter for the name (read once per JobDirs)
+        and every directory of the name; the mkdir is the claim. The counter
+        is raised when the job is indexed, in the same transaction
+        (exmake.ledger: `taken`), not here: a number nothing durable names yet
+        (a job killed before it was indexed) may be handed out again harmlessly."""
         if name not in self._next:
-            self._next[name] = self._highest(name) + 1
-        store = self.get_store()
+            if self._counters is None:
+                store = self.get_store()
+                self._counters = store.counters() if store is not None else {}
+                os.makedirs(self.building, exist_ok=True)
+            self._next[name] = max(self._highest(name) + 1, self._counters.get(name, 0))
         while True:
-            if store is not None:
-                self._next[name] = store.next_number(f"next:{name}".encode(), self._next[name])
             jobid = f"{name}-{self._next[name]}"
             self._next[name] += 1
             # The building directory first: it is the record that exmake is
@@ -85,6 +95,7 @@ class JobDirs:
             except FileExistsError:
                 os.rmdir(building)
                 continue  # taken: by another build, or a directory of the user's
+            self.taken[name] = max(self.taken.get(name, 0), self._next[name] - 1)
             return jobid, building
 
     def _highest(self, name):
@@ -99,12 +110,13 @@ class JobDirs:
         return max(self._listed.get(name, 0), self.numbers_after.get(name, 0))
 
     def finish(self, jobid, building, post):
-        """Write post.json last and move the building directory into place."""
-        atomic.write_json(os.path.join(building, POST), post)
+        """Write post.json last and move the building directory into place.
+        Nothing is flushed here: the job is durable once its batch is
+        (exmake.fs.durable), and nothing points at it before that."""
+        atomic.write_json(os.path.join(building, POST), post, fsync=False)
         atomic.unlink_quietly(os.path.join(building, ".lock"))
         # rename(2) may replace an empty directory: the reservation.
         os.rename(building, self.path(jobid))
-        atomic.fsync_dir(self.workdir)
 
     def abandon(self, jobid, building):
         """Remove a job that was interrupted: nothing of it may look finished.
@@ -113,11 +125,9 @@ class JobDirs:
         shutil.rmtree(building, ignore_errors=True)
 
     def set_latest(self, jobid):
+        """Point `<name>-LATEST` at `jobid` (the caller saw it point elsewhere)."""
         name = JOBID_RE.match(jobid).group(1)
-        link = os.path.join(self.workdir, f"{name}-{LATEST}")
-        if os.path.islink(link) and os.readlink(link) == jobid:
-            return
-        atomic.symlink(jobid, link)
+        atomic.symlink(jobid, os.path.join(self.workdir, f"{name}-{LATEST}"))
 
     def latest(self, name):
         """The job id `<name>-LATEST` points at, or None."""

@@ -12,6 +12,7 @@ is, so with the workdir a symlink (work -> /scratch/me/work, common on a
 cluster) a link worked out from the path as written would point nowhere.
 """
 
+import functools
 import os
 
 from exmake.fs import atomic
@@ -19,10 +20,15 @@ from exmake.fs import atomic
 
 def make(directory, links):
     """Make `links` ({path inside `directory`: absolute target}) relative to `directory`."""
+    real = os.path.realpath(directory)
+    made = set()
     for rel, target in sorted(links.items()):
         path = os.path.join(directory, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        os.symlink(_relative(target, os.path.dirname(path)), path)
+        parent = os.path.dirname(rel)
+        if parent not in made:  # deps/ or inputs/ (or inputs/x/ of a glob): once each
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            made.add(parent)
+        os.symlink(_relative(target, os.path.join(real, parent)), path)
 
 
 def settle(directory, final, links):
@@ -34,6 +40,16 @@ def settle(directory, final, links):
         atomic.symlink(_relative(target, link_dir), os.path.join(directory, rel))
 
 
-def _relative(target, link_dir):
-    """`target` as a path relative to `link_dir`, both taken as real paths."""
-    return os.path.relpath(os.path.realpath(target), os.path.realpath(link_dir))
+def _relative(target, real_link_dir):
+    """`target` as a path relative to `real_link_dir` (a real path: the job's own
+    directories, which exmake made), with `target` taken as a real path."""
+    return os.path.relpath(real_target(target), real_link_dir)
+
+
+@functools.lru_cache(maxsize=65536)
+def real_target(target):
+    """os.path.realpath of a link target: the directories of inputs and of the
+    jobs a build read, the same for many jobs. Cleared at each build's start
+    (`real_target.cache_clear()`: a watch session's next build may see a
+    symlink changed)."""
+    return os.path.realpath(target)

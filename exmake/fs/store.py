@@ -150,41 +150,42 @@ class Store:
             return
         self._retrying(lambda: self._put_many(rows))
 
-    def _put_many(self, rows):
+    def _put_many(self, rows, used=None):
         with self.env.begin(write=True) as txn:
             for db, key, value in rows:
                 if value is None:
                     txn.delete(_fit(key), db=self.dbs[db])
                 else:
                     txn.put(_fit(key), value, db=self.dbs[db])
+            if used:
+                self._raise(txn, used)
 
-    def next_number(self, key, at_least):
-        """Atomically return max(stored, at_least) and store it plus one (a counter
-        that never hands out the same number twice, across processes)."""
-        def allocate():
-            with self.env.begin(write=True, db=self.dbs["meta"]) as txn:
-                stored = txn.get(key)
-                number = max(int(stored) if stored and stored.isdigit() else 0, at_least)
-                txn.put(key, str(number + 1).encode())
-                return number
-        return self._retrying(allocate)
+    def counters(self):
+        """{name: next N} of every `next:<name>` counter, in one read transaction."""
+        return {key[5:].decode(): int(value) for key, value in self.items("meta", b"next:")
+                if value.isdigit()}
+
+    def commit(self, rows, used):
+        """Write (db, key, value) rows and raise the counters past `used`
+        ({name: highest N handed out}), in one transaction: a batch of
+        finished jobs and the numbers they took become known together."""
+        if (rows or used) and not self.readonly:
+            self._retrying(lambda: self._put_many(rows, used))
 
     def raise_counters(self, used):
         """Make each `next:<name>` pass the highest N that `used` ({name: N})
         says was handed out (by a job directory or the build log), in one
         transaction. A rebuilt or recovered index must never hand out a
         number again: `:LIST/ENTRY:NAME` would find another job under it."""
-        if not used or self.readonly:
-            return
+        self.commit([], used)
 
-        def write():
-            with self.env.begin(write=True, db=self.dbs["meta"]) as txn:
-                for name, highest in used.items():
-                    key = _fit(f"next:{name}".encode())
-                    stored = txn.get(key)
-                    if not (stored and stored.isdigit() and int(stored) > highest):
-                        txn.put(key, str(highest + 1).encode())
-        self._retrying(write)
+    def _raise(self, txn, used):
+        meta = self.dbs["meta"]
+        for name, highest in used.items():
+            key = _fit(f"next:{name}".encode())
+            stored = txn.get(key, db=meta)
+            if not (stored and stored.isdigit() and int(stored) > highest):
+                txn.put(key, str(highest + 1).encode(), db=meta)
 
     def write_with(self, function, db):
         """Run `function(env, db handle)` (which opens its own write transaction),
