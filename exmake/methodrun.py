@@ -230,22 +230,37 @@ def _chunk_stage(analysis_chunk, given, plan, building, timings, record):
         from exmake.jobapi import stable_dumps
         base = chunkcache.chunk_key(base, hash_bytes(stable_dumps(given["prepare_res"])))
     keys = [chunkcache.chunk_key(base, piece.digest) for piece in pieces]
-    results = {}
-    for key in keys:
-        if key in results:
-            continue
-        found, value = cache.load(key) if cache else (False, None)
-        if found:
-            results[key] = value
-    reused = sum(key in results for key in keys)
-    write_progress(building, reused, len(pieces), "chunks")
-    missing = {}
+    # Computing starts first, for the chunks with no entry; the others are
+    # loaded while the slices compute (a fork before the heap grows, too).
+    # One that fails its check on load (torn, evicted meanwhile) is computed
+    # here, after them.
+    missing, stored = {}, {}
     for key, piece in zip(keys, pieces):
-        if key not in results:
-            missing.setdefault(key, piece)
-    computed = _compute_chunks(analysis_chunk, given, path, missing, cache, building, len(pieces), reused,
-                               timings, record)
+        if key in missing or key in stored:
+            continue
+        if cache and os.path.exists(cache.path(key)):
+            stored[key] = piece
+        else:
+            missing[key] = piece
+    results, late = {}, {}
+
+    def load():
+        for key, piece in stored.items():
+            found, value = cache.load(key)
+            if found:
+                results[key] = value
+            else:
+                late[key] = piece
+
+    done = len(pieces) - sum(k in missing for k in keys)  # for the progress bar
+    write_progress(building, done, len(pieces), "chunks")
+    computed = _compute_chunks(analysis_chunk, given, path, missing, cache, building, len(pieces), done,
+                               timings, record, load)
+    if late:  # rare: computed in this process, one by one
+        computed.update(_compute_chunks(analysis_chunk, {**given, "slices": 1}, path, late, cache, building,
+                                        len(pieces), done, {}, {}, None, fork=False))
     results.update(computed)
+    reused = sum(key not in computed for key in keys)
     record["chunks"] = {"input": plan.input, "size": plan.size, "total": len(pieces), "reused": reused,
                         "computed": len(pieces) - reused, "bytes": os.path.getsize(path),
                         "computed_bytes": sum(len(p) for k, p in zip(keys, pieces) if k in computed)}
@@ -254,10 +269,14 @@ def _chunk_stage(analysis_chunk, given, plan, building, timings, record):
     return [results[key] for key in keys]
 
 
-def _compute_chunks(analysis_chunk, given, path, missing, cache, building, total, reused, timings, record):
+def _compute_chunks(analysis_chunk, given, path, missing, cache, building, total, reused, timings, record,
+                    meanwhile, fork=True):
     """{key: result} of the `missing` chunks ({key: Chunk}), computed in up to
-    `slices` forked workers, each storing what it computed in the cache."""
+    `slices` forked workers (or here, without `fork`), each storing what it
+    computed in the cache; `meanwhile()` runs while they work."""
     if not missing:
+        if meanwhile:
+            meanwhile()
         return {}
     from exmake.chunks import chunk_lines, read_range
     from exmake.jobapi import stable_dumps
@@ -284,12 +303,15 @@ def _compute_chunks(analysis_chunk, given, path, missing, cache, building, total
                 write_progress(building, reused + os.fstat(count.fileno()).st_size, total, "chunks")
         return done
 
+    if not fork:
+        return work(0)
+
     def setup_child(sliceno):
         redirect_output(building, f"stdout.{sliceno}.txt", f"stderr.{sliceno}.txt")
 
     rusages = {}
     results, timings["slices"] = run_slices(len(shares), work, setup_child, format_failure=user_traceback,
-                                            rusages=rusages)
+                                            rusages=rusages, meanwhile=meanwhile)
     record["slice_usage"] = [usage_record(rusages[n], seconds) for n, seconds in enumerate(timings["slices"])]
     return {key: value for done in results for key, value in done.items()}
 

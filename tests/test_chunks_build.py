@@ -328,3 +328,16 @@ def test_chunks_are_keyed_on_what_prepare_returned(project):
     project.recipe(RECIPE)
     project.run("-q", "-B", expect=0)  # the same prepare_res again: every chunk reused
     assert json.loads((project.root / "work/upper-LATEST/post.json").read_text())["chunks"]["computed"] == 0
+
+
+def test_a_torn_entry_is_computed_again(project):
+    """An entry that fails its check when it is loaded (as a power cut could
+    leave one) is computed again, and the result is still right."""
+    lines = log_lines(4000, 1)
+    make(project, lines)
+    build(project)
+    entry = sorted((project.root / "work/.exmake/chunks").glob("??/*"))[0]
+    entry.write_bytes(entry.read_bytes()[:-7])
+    chunks, text, _ = build(project, "-B")
+    assert chunks["computed"] == 1 and chunks["reused"] == chunks["total"] - 1
+    assert text == "".join(lines).upper()
