@@ -9,8 +9,15 @@ on the results in slice order, saves the job's result, and leaves
 
     {"result": "SUCCESS" | "FAILURE", "exception": str, "traceback": str,
      "slice": failing slice or null, "stage": failing stage or null,
-     "timings": {"prepare": s, "analysis": s, "synthesis": s, "slices": [s, ...]},
-     "slice_usage": [{"peak_rss_bytes", "user_s", "system_s", "wall_s"}, ...]}
+     "timings": {"prepare": s, "analysis": s, "synthesis": s, "slices": [s, ...],
+                 "chunking": s (a chunked job)},
+     "slice_usage": [{"peak_rss_bytes", "user_s", "system_s", "wall_s"}, ...],
+     "chunks": a chunked job's counts, as post.json has them (exmake.fs.records)}
+
+A job with `chunks:` (a ChunkPlan) runs analysis_chunk(lines, ...) instead
+of analysis: once per chunk of its chunked input (exmake.chunks) that the
+chunk cache (exmake.chunkcache) has no result for, those spread over its
+slices; synthesis gets every chunk's result in input order as `chunk_res`.
 
 A job's memory limit is not set here: the runner was started inside the
 job's memory cgroup, or is sampled from /proc (exmake.usage), and its slice
@@ -211,25 +218,10 @@ def _chunk_stage(analysis_chunk, given, plan, building, timings, record):
     in input order; the chunk cache's where it has them, the rest computed in
     parallel in the job's slices (and stored)."""
     from exmake import chunkcache
-    from exmake.chunks import Sizes, chunk_file
     path = given["inputs"][plan.input]
     cap = chunkcache.cap_bytes()
     cache = chunkcache.ChunkCache(plan.cache) if plan.cache and cap else None  # a cap of 0 keeps nothing
-    sizes = Sizes(plan.size)
-    started = time.monotonic()
-    hints = cache.load_hints(plan.hints, sizes.ident()) if cache else None
-    pieces = chunk_file(path, plan.size, hints)
-    if cache:
-        cache.save_hints(plan.hints, sizes.ident(), os.path.getsize(path), pieces)
-    timings["chunking"] = round(time.monotonic() - started, 6)
-    base = plan.base
-    if "prepare_res" in _parameters(analysis_chunk):
-        # prepare may have read anything (the job's id, the slice count): what
-        # it returned is part of what every chunk's result depends on.
-        from exmake.fs.hashing import hash_bytes
-        from exmake.jobapi import stable_dumps
-        base = chunkcache.chunk_key(base, hash_bytes(stable_dumps(given["prepare_res"])))
-    keys = [chunkcache.chunk_key(base, piece.digest) for piece in pieces]
+    pieces, keys = _chunk_keys(analysis_chunk, given, plan, path, cache, timings)
     # Computing starts first, for the chunks with no entry; the others are
     # loaded while the slices compute (a fork before the heap grows, too).
     # One that fails its check on load (torn, evicted meanwhile) is computed
@@ -267,6 +259,28 @@ def _chunk_stage(analysis_chunk, given, plan, building, timings, record):
     if cache:
         cache.evict(cap)
     return [results[key] for key in keys]
+
+
+def _chunk_keys(analysis_chunk, given, plan, path, cache, timings):
+    """The chunks of the chunked input (hints from the cache, refreshed) and
+    their cache keys."""
+    from exmake import chunkcache
+    from exmake.chunks import Sizes, chunk_file
+    sizes = Sizes(plan.size)
+    started = time.monotonic()
+    hints = cache.load_hints(plan.hints, sizes.ident()) if cache else None
+    pieces = chunk_file(path, plan.size, hints)
+    if cache:
+        cache.save_hints(plan.hints, sizes.ident(), os.path.getsize(path), pieces)
+    timings["chunking"] = round(time.monotonic() - started, 6)
+    base = plan.base
+    if "prepare_res" in _parameters(analysis_chunk):
+        # prepare may have read anything (the job's id, the slice count): what
+        # it returned is part of what every chunk's result depends on.
+        from exmake.fs.hashing import hash_bytes
+        from exmake.jobapi import stable_dumps
+        base = chunkcache.chunk_key(base, hash_bytes(stable_dumps(given["prepare_res"])))
+    return pieces, [chunkcache.chunk_key(base, piece.digest) for piece in pieces]
 
 
 def _compute_chunks(analysis_chunk, given, path, missing, cache, building, total, reused, timings, record,
