@@ -2,9 +2,10 @@
 
 A `LocalJobRun` is a task for the scheduler (see exmake.schedule): it waits
 for the job key's lock (another build may be running the same key: then it
-reuses that build's result), reserves the job directory, writes setup.json,
-starts the job's processes, enforces the time limit, and when they end
-writes post.json and moves the directory into place.
+reuses that build's result), reserves the job directory (the job runs in
+it, in place), writes setup.json, makes the job's stable view, starts the
+job's processes, enforces the time limit, and when they end writes
+post.json and hands the job to the ledger to be indexed.
 
 It runs a `JobSpec` (plain values: argvs or a runner, environment, limits,
 output policy; `job_spec` makes one from a recipe job) with a few
@@ -182,6 +183,7 @@ class LocalJobRun:
         self.next_sample = None
         self.started = None
         self.jobid = self.building = None
+        self.view = None           # {link: text} of its stable view, as made
         self.deadline = None
         self.lock_wait_started, self.lock_wait_said = None, False
         # The caller re-checks the trace once it holds the lock (another build
@@ -313,12 +315,12 @@ class LocalJobRun:
             self._start()
 
     def _start(self):
-        self.jobid, self.building = self.jobdirs.reserve(self.spec.name)
-        self.dir_lock = KeyLock(self.building, ".lock")
+        self.jobid, self.building = self.jobdirs.reserve(self.spec.name)  # it runs in place
+        self.dir_lock = KeyLock(self.jobdirs.building, self.jobid)  # its marker (exmake.fs.jobdir)
         self.dir_lock.acquire()
         self.setup.update(jobid=self.jobid, created=utc_now())
         atomic.write_json(os.path.join(self.building, SETUP), self.setup, fsync=False)
-        view_links.make(self.building, self.spec.links)
+        self.view = view_links.make(self.building, self.spec.links)
         self.started_at = utc_now()
         self.started = time.monotonic()
         env = {**self.spec.env, "EXMAKE_JOBID": self.jobid, "EXMAKE_JOB": self.spec.name}
@@ -360,16 +362,15 @@ class LocalJobRun:
         reason = self._memory_reason(usage) or self.limit_exceeded or reason or self._missing_files()
         if reason is None and self.spec.verify:
             reason = self.spec.verify()  # something it read changed while it ran
+        changed = view_links.check(self.building, self.view) if self.view else None
+        if changed:  # after the outputs were read through the view, before anything is recorded
+            reason = reason or f"the job changed its deps/ or inputs/ links ({changed})"
         outputs = []
         if reason is None:
             try:
                 outputs = self._output_digests()
             except (_BadOutput, OSError) as exc:
                 reason = str(exc) if isinstance(exc, _BadOutput) else f"cannot read an output: {exc}"
-        try:  # after the outputs were read through the view, before anything is recorded
-            view_links.settle(self.building, self.jobdirs.path(self.jobid), self.spec.links)
-        except OSError as exc:  # the job removed or replaced its own deps/ or inputs/
-            reason = reason or f"the job changed its deps/ or inputs/ links ({exc.strerror}: {exc.filename})"
         ok = reason is None
         log = self._log_path(record, failed)
         timings = (record or {}).get("timings", {})
@@ -416,6 +417,12 @@ class LocalJobRun:
                                for p in self.processes]
         elif record and record.get("slice_usage"):
             usage["slices"] = record["slice_usage"]
+        # The job at its peak held at least what any one slice did: samples
+        # every SAMPLE_INTERVAL_S can miss a short slice's peak, which its
+        # own rusage has exactly.
+        slice_peaks = [s.get("peak_rss_bytes") or 0 for s in usage.get("slices", [])]
+        if slice_peaks and max(slice_peaks) > (usage.get("peak_rss_bytes") or 0):
+            usage["peak_rss_bytes"] = max(slice_peaks)
         self._close_usage()
         return usage
 

@@ -92,6 +92,13 @@ def age(root, seconds=10):
                 os.utime(path, (past, past))
 
 
+def running_dirs(root, pattern="*"):
+    """The directories of the jobs running now under `root`/work: each has a
+    marker of the same name in work/.exmake/building (exmake.fs.jobdir)."""
+    building = root / "work/.exmake/building"
+    return [root / "work" / m.name for m in sorted(building.glob(pattern))] if building.exists() else []
+
+
 def pid_alive(pid):
     """True while `pid` runs (a zombie counts as gone: PID 1 here reaps slowly)."""
     try:

@@ -89,13 +89,13 @@ def snapshot(root):
 
 
 def job_processes(root):
-    """Pids of processes running in the build's job directories."""
-    building = str(root / "work/.exmake/building")
+    """Pids of processes running in the build's job directories (a job runs in place)."""
+    work = str(root / "work") + os.sep
     pids = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
-                if os.readlink(f"/proc/{pid}/cwd").startswith(building):
+                if os.readlink(f"/proc/{pid}/cwd").startswith(work):
                     pids.append(int(pid))
             except OSError:
                 pass

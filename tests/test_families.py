@@ -3,7 +3,6 @@ references, grouped views and every bad input (issue 11)."""
 
 import json
 import os
-import time
 
 import pytest
 

@@ -1,8 +1,8 @@
 """exmake.fs.jobdir, exmake.fs.locks and exmake.fs.atomic on real directories and flocks.
 
 Job ids come from a store counter (or, without a store, the highest existing
-directory), are claimed with mkdir, built aside under .exmake/building, and
-renamed into place by finish(); LATEST follows successes only. Locks are
+directory), are claimed with a marker under .exmake/building and mkdir, run
+in place, and finished by post.json; LATEST follows successes only. Locks are
 flocks, so they die with their holder (proven with SIGKILL).
 """
 
@@ -61,7 +61,9 @@ def test_reserve_counts_up(jobdirs):
     other, _ = jobdirs.reserve("words")
     assert (first, second, other) == ("count-1", "count-2", "words-1")
     assert os.path.isdir(jobdirs.path("count-1")) and os.listdir(jobdirs.path("count-1")) == []
-    assert building == os.path.join(jobdirs.building, "count-1") and os.path.isdir(building)
+    assert building == jobdirs.path("count-1")  # a job runs in place
+    st = os.lstat(building)  # its marker records the very directory made
+    assert open(jobdirs.marker("count-1")).read().split() == [str(st.st_dev), str(st.st_ino)]
 
 
 def test_reserve_continues_after_existing_dirs(jobdirs):
@@ -140,12 +142,11 @@ def test_concurrent_reservations_are_distinct(jobdirs, tmp_path, with_store):
 
 # -- finish / abandon -----------------------------------------------------------
 
-def test_finish_success_moves_into_place_and_leaves_latest_to_the_ledger(jobdirs):
-    jobid, building = jobdirs.reserve("count")
-    atomic.write_json(os.path.join(building, "setup.json"), {"jobid": jobid})
-    open(os.path.join(building, ".lock"), "w").close()
-    jobdirs.finish(jobid, building, post(jobid))
-    assert not os.path.exists(building)
+def test_finish_success_writes_post_drops_the_marker_and_leaves_latest_to_the_ledger(jobdirs):
+    jobid, path = jobdirs.reserve("count")
+    atomic.write_json(os.path.join(path, "setup.json"), {"jobid": jobid})
+    jobdirs.finish(jobid, path, post(jobid))
+    assert not os.path.exists(jobdirs.marker(jobid))
     assert sorted(os.listdir(jobdirs.path(jobid))) == ["post.json", "setup.json"]
     assert jobdirs.read_post(jobid) == post(jobid)
     assert jobdirs.is_success(jobid)
@@ -171,19 +172,39 @@ def test_failure_alone_sets_no_latest(jobdirs):
     assert jobdirs.latest("count") is None
 
 
-def test_abandon_removes_building_and_reservation(jobdirs):
-    jobid, building = jobdirs.reserve("count")
-    atomic.write_json(os.path.join(building, "setup.json"), {})
-    jobdirs.abandon(jobid, building)
-    assert not os.path.exists(building)
-    assert not os.path.exists(jobdirs.path(jobid))
+def test_abandon_removes_the_job_and_its_marker(jobdirs):
+    jobid, path = jobdirs.reserve("count")
+    atomic.write_json(os.path.join(path, "setup.json"), {})
+    jobdirs.abandon(jobid, path)
+    assert not os.path.exists(path)
+    assert not os.path.exists(jobdirs.marker(jobid))
 
 
 def test_abandon_never_removes_a_finished_job(jobdirs):
-    jobid, building = jobdirs.reserve("count")
-    jobdirs.finish(jobid, building, post(jobid))
-    jobdirs.abandon(jobid, building)
+    jobid, path = jobdirs.reserve("count")
+    jobdirs.finish(jobid, path, post(jobid))
+    jobdirs.abandon(jobid, path)
     assert jobdirs.is_success(jobid)
+
+
+def test_abandon_never_removes_a_directory_its_marker_did_not_record(jobdirs):
+    """A kill between the marker and the mkdir: the directory under that name
+    (a user's, with `workdir: .`) is not exmake's to remove."""
+    os.makedirs(jobdirs.building, exist_ok=True)
+    open(jobdirs.marker("photos-2019"), "w").close()
+    os.mkdir(jobdirs.path("photos-2019"))
+    open(os.path.join(jobdirs.path("photos-2019"), "beach.jpg"), "w").close()
+    assert jobdirs.clean_stale() == ["photos-2019"]
+    assert os.listdir(jobdirs.path("photos-2019")) == ["beach.jpg"]
+    assert not os.path.exists(jobdirs.marker("photos-2019"))
+
+
+def test_an_earlier_versions_building_directory_is_still_cleaned(jobdirs):
+    os.makedirs(os.path.join(jobdirs.building, "count-4"))
+    open(os.path.join(jobdirs.building, "count-4", "setup.json"), "w").close()
+    os.mkdir(jobdirs.path("count-4"))  # its empty reservation
+    assert jobdirs.clean_stale() == ["count-4"]
+    assert not os.path.exists(jobdirs.path("count-4")) and os.listdir(jobdirs.building) == []
 
 
 # -- clean_stale ---------------------------------------------------------------
@@ -192,21 +213,21 @@ def test_clean_stale_without_building_dir(jobdirs):
     assert jobdirs.clean_stale() == []
 
 
-def test_clean_stale_removes_unlocked_building_dirs(jobdirs):
-    jobid, building = jobdirs.reserve("count")
-    open(os.path.join(building, ".lock"), "w").close()  # exists, nobody holds it
+def test_clean_stale_removes_unlocked_markers_and_their_jobs(jobdirs):
+    jobid, path = jobdirs.reserve("count")
+    open(os.path.join(path, "half-written"), "w").close()  # a job cut off mid-run
     assert jobdirs.clean_stale() == [jobid]
-    assert not os.path.exists(building)
-    assert not os.path.exists(jobdirs.path(jobid))
+    assert not os.path.exists(path)
+    assert not os.path.exists(jobdirs.marker(jobid))
 
 
-def test_clean_stale_keeps_dirs_locked_by_a_live_process(jobdirs):
-    live, live_building = jobdirs.reserve("count")
+def test_clean_stale_keeps_jobs_locked_by_a_live_process(jobdirs):
+    live, live_path = jobdirs.reserve("count")
     dead, _ = jobdirs.reserve("count")
-    holder = hold_flock(os.path.join(live_building, ".lock"))
+    holder = hold_flock(jobdirs.marker(live))
     try:
         assert jobdirs.clean_stale() == [dead]
-        assert os.path.isdir(live_building) and os.path.isdir(jobdirs.path(live))
+        assert os.path.isdir(live_path) and os.path.exists(jobdirs.marker(live))
     finally:
         stop(holder)
 

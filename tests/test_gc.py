@@ -11,7 +11,7 @@ import re
 import signal
 import subprocess
 
-from conftest import age, wait_for
+from conftest import age, running_dirs, wait_for
 
 RECIPE = """\
 jobs:
@@ -48,9 +48,8 @@ def removed_lines(out, verb):
 
 
 def running_pid(project, name):
-    """The pid a running job `name` wrote into its building directory."""
-    building = project.root / "work/.exmake/building"
-    for pid_file in building.glob(f"{name}-*/pid") if building.exists() else []:
+    """The pid a running job `name` wrote into its directory."""
+    for pid_file in [d / "pid" for d in running_dirs(project.root, f"{name}-*") if (d / "pid").exists()]:
         if pid_file.read_text().strip():
             return int(pid_file.read_text())
     return None

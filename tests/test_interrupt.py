@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 
-from conftest import pid_alive, wait_for
+from conftest import pid_alive, running_dirs, wait_for
 
 RECIPE = """\
 jobs:
@@ -23,8 +23,7 @@ jobs:
 
 
 def building_marker(project):
-    building = project.root / "work/.exmake/building"
-    return next(iter(building.glob("slow-*/marker")), None) if building.exists() else None
+    return next((d / "marker" for d in running_dirs(project.root, "slow-*") if (d / "marker").exists()), None)
 
 
 

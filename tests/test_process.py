@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import REPO, pid_alive, wait_for
+from conftest import REPO, pid_alive, running_dirs, wait_for
 from exmake.fs.locks import is_locked
 
 
@@ -18,8 +18,7 @@ def post_of(project, jobid):
 
 
 def building_dir(project, name):
-    building = project.root / "work/.exmake/building"
-    return next(iter(building.glob(f"{name}-*")), None) if building.exists() else None
+    return next(iter(running_dirs(project.root, f"{name}-*")), None)
 
 
 # -- time limit (defect 2) ---------------------------------------------------

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import Project, age, wait_for
+from conftest import Project, age, running_dirs, wait_for
 
 RECIPE = """\
 jobs:
@@ -61,9 +61,8 @@ def logged(tmp_path_factory):
 
 
 def building_pid(project, name="slow"):
-    """The pid the job `name` wrote once it runs in its building directory."""
-    building = project.root / "work/.exmake/building"
-    for pid_file in building.glob(f"{name}-*/pid") if building.exists() else []:
+    """The pid the job `name` wrote once it runs (in its directory, while its marker is there)."""
+    for pid_file in [d / "pid" for d in running_dirs(project.root, f"{name}-*") if (d / "pid").exists()]:
         text = pid_file.read_text().strip()
         if text:
             return int(text)

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import wait_for
+from conftest import running_dirs, wait_for
 from exmake.cgroups import PREFIX, memory_parent
 
 MIB = 1024 * 1024
@@ -146,8 +146,7 @@ def test_no_cgroup_is_left_after_an_interrupt(project):
         pytest.skip("exmake may make no memory cgroup here")
     project.recipe('jobs:\n  slow:\n    run: "echo started > marker; sleep 30"\n    resources: {mem: 100M}\n')
     proc = project.popen(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    building = project.root / "work/.exmake/building"
-    wait_for(lambda: building.exists() and list(building.glob("slow-*/marker")))
+    wait_for(lambda: [d for d in running_dirs(project.root, "slow-*") if (d / "marker").exists()])
     assert len(leftover_cgroups()) == 1
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=20)
@@ -161,8 +160,8 @@ def test_a_sigkilled_builds_cgroup_is_swept_by_the_next_build(project):
     project.recipe('jobs:\n  slow:\n    run: "echo $$ > pid; echo started > marker; sleep 30"\n'
                    '    resources: {mem: 100M}\n')
     proc = project.popen(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    building = project.root / "work/.exmake/building"
-    marker = wait_for(lambda: building.exists() and next(iter(building.glob("slow-*/marker")), None))
+    marker = wait_for(lambda: next((d / "marker" for d in running_dirs(project.root, "slow-*")
+                                    if (d / "marker").exists()), None))
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=20)
     os.kill(int((marker.parent / "pid").read_text()), signal.SIGKILL)  # the job the killed build left
@@ -202,7 +201,7 @@ def test_a_cgroup_a_sigkilled_build_left_goes_at_the_next_build_of_any_job(proje
         pytest.skip("exmake may make no memory cgroup here")
     project.recipe('jobs:\n  slow:\n    run: "sleep 1"\n    resources: {mem: 100M}\n  plain: {run: "true"}\n')
     build = project.popen("slow", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: any(f"-slow-" in n for n in leftover_cgroups()))
+    wait_for(lambda: any("-slow-" in n for n in leftover_cgroups()))
     build.send_signal(signal.SIGKILL)
     build.wait(timeout=20)
     time.sleep(1.5)  # the orphaned `sleep 1` ends; its cgroup is empty now

@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from conftest import running_dirs
+
 RECIPE = """\
 jobs:
   up:
@@ -119,15 +121,14 @@ def test_a_change_during_a_long_job_restarts_it(project, watching):
     setup(project, RECIPE.replace('"tr a-z A-Z < {inputs.t} > u"',
                                   '"cat {inputs.t} > seen; sleep 30; tr a-z A-Z < {inputs.t} > u"'))
     w = watching()
-    building = project.root / "work/.exmake/building"
-    w.wait_for(lambda: building.exists() and any(building.glob("up-*/seen")))
+    w.wait_for(lambda: any((p / "seen").exists() for p in running_dirs(project.root, "up-*")))
     started = time.monotonic()
     project.write("a.txt", "changed\n")
     w.wait_for(lambda: any("cancel  up" in line for line in w.lines()))
     assert time.monotonic() - started < 5
     # The restarted job reads the new content.
     w.wait_for(lambda: any((p / "seen").exists() and (p / "seen").read_text() == "changed\n"
-                           for p in building.glob("up-*")))
+                           for p in running_dirs(project.root, "up-*")))
 
 
 def test_changes_in_the_workdir_and_results_are_ignored(project, watching):

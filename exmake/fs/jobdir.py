@@ -1,30 +1,34 @@
-"""Job directories: `<workdir>/<name>-<N>`, built aside and renamed into place.
+"""Job directories: `<workdir>/<name>-<N>`, each run in place under a marker.
 
 Life of a job directory:
-1. `reserve`: N comes from a counter in the store (so a deleted job's number
-   is never handed out again) and is claimed by `mkdir <name>-<N>` (atomic).
-2. The job runs in `<workdir>/.exmake/building/<name>-<N>`, which holds
-   `setup.json` (written first) and `.lock` (flocked by the builder and its
-   job processes while they live).
-3. `finish`: `post.json` is written, then the building directory is renamed
-   over the empty reserved one. Only now does `<name>-<N>` have content; a
-   directory without a SUCCESS post.json is never reused.
+1. `reserve`: N comes after the store's counter and every existing
+   `<name>-<N>`. The marker `<workdir>/.exmake/building/<name>-<N>` is
+   created first (O_EXCL: the claim among builds), then `mkdir <name>-<N>`
+   (the claim against anything else there), then the new directory's
+   (device, inode) is written into the marker: the record that exmake made
+   that very directory.
+2. The job runs in `<name>-<N>` itself (its paths, in logs and tracebacks,
+   are the ones that stay). The builder and the job's processes flock the
+   marker while they live; `setup.json` is written first.
+3. `finish`: `post.json` is written (atomically: its presence means the job
+   ended), then the marker goes. A directory without a SUCCESS post.json is
+   never reused.
 4. exmake.ledger makes a batch of finished jobs durable (one syncfs) and
    indexes them in one transaction; then, on success, `<name>-LATEST` is
    swapped (atomic symlink rename) to each. Only the index makes a job
    reusable: one a power cut caught unflushed is never named by it.
 
-Building directories whose `.lock` nobody holds were left by a killed build;
-`clean_stale` removes them and their empty reservations.
-
-Only a directory exmake can prove it reserved is ever removed: the building
-directory is made only after `mkdir <name>-<N>` succeeded, so it is the
-record of the reservation. An empty `<name>-<N>` without one may be the
-user's (with `workdir: .`, an empty `backup-2024/` or `mount-1/`; or the
-`mount-1/` that made exmake's own reservation skip to `mount-2`) and stays.
-The building directory is made first, so a build killed between the two
-mkdirs leaves a building directory (which clean_stale removes, and with it
-the reservation if one was made and is empty), never an unrecorded one.
+Markers nobody holds were left by a killed build: `clean_stale` removes
+them, and the directory each records, whatever it holds (a job cut off
+mid-run). Only a directory exmake can prove it made is ever removed: one
+whose (device, inode) its marker holds. A marker without them (a kill
+before the mkdir, or between the mkdir and the write) names nothing, and
+the directory, if any, stays: with `workdir: .` an `experiment-3/` of the
+user's may sit under a job's name, and an empty reservation is harmless.
+(Earlier versions built in `.exmake/building/<jobid>/` and renamed into
+place; such a directory, left by one of them, is cleaned as it was then.)
+Running in place rather than aside saves, per job, the rename into place and
+re-aiming the stable view's links for it (exmake.fs.links).
 
 The records setup.json and post.json are made and checked by exmake.fs.records.
 """
@@ -32,6 +36,7 @@ The records setup.json and post.json are made and checked by exmake.fs.records.
 import os
 import re
 import shutil
+import stat
 
 from exmake.fs import atomic
 from exmake.fs.locks import is_locked
@@ -65,13 +70,14 @@ class JobDirs:
         return os.path.join(self.workdir, jobid)
 
     def reserve(self, name):
-        """Allocate `<name>-<N>` with mkdir; returns (jobid, building path).
+        """Allocate `<name>-<N>` (see the module docstring); returns (jobid, its
+        path: where the job runs).
 
         N starts past the store's counter for the name (read once per JobDirs)
-        and every directory of the name; the mkdir is the claim. The counter
-        is raised when the job is indexed, in the same transaction
-        (exmake.ledger: `taken`), not here: a number nothing durable names yet
-        (a job killed before it was indexed) may be handed out again harmlessly."""
+        and every directory of the name. The counter is raised when the job is
+        indexed, in the same transaction (exmake.ledger: `taken`), not here: a
+        number nothing durable names yet (a job killed before it was indexed)
+        may be handed out again harmlessly."""
         if name not in self._next:
             if self._counters is None:
                 store = self.get_store()
@@ -81,22 +87,27 @@ class JobDirs:
         while True:
             jobid = f"{name}-{self._next[name]}"
             self._next[name] += 1
-            # The building directory first: it is the record that exmake is
-            # reserving <name>-<N>, so a kill between the two mkdirs leaves
-            # something clean_stale removes (the reservation only if empty),
-            # never an empty reservation that nothing may remove.
-            building = os.path.join(self.building, jobid)
+            marker = self.marker(jobid)
             try:
-                os.mkdir(building)
+                fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
             except FileExistsError:
                 continue  # another build is making it; N is never shared
             try:
-                os.mkdir(self.path(jobid))
-            except FileExistsError:
-                os.rmdir(building)
-                continue  # taken: by another build, or a directory of the user's
+                try:
+                    os.mkdir(self.path(jobid))
+                except FileExistsError:
+                    os.unlink(marker)
+                    continue  # taken: by another build, or a directory of the user's
+                st = os.lstat(self.path(jobid))
+                os.write(fd, f"{st.st_dev} {st.st_ino}\n".encode())
+            finally:
+                os.close(fd)
             self.taken[name] = max(self.taken.get(name, 0), self._next[name] - 1)
-            return jobid, building
+            return jobid, self.path(jobid)
+
+    def marker(self, jobid):
+        """The file that says `<jobid>` is being made, and by whom (its flock)."""
+        return os.path.join(self.building, jobid)
 
     def _highest(self, name):
         """The highest N among existing `<name>-<N>` (one listing per JobDirs, not per name)."""
@@ -109,20 +120,36 @@ class JobDirs:
                     self._listed[match.group(1)] = max(self._listed.get(match.group(1), 0), n)
         return max(self._listed.get(name, 0), self.numbers_after.get(name, 0))
 
-    def finish(self, jobid, building, post):
-        """Write post.json last and move the building directory into place.
-        Nothing is flushed here: the job is durable once its batch is
-        (exmake.fs.durable), and nothing points at it before that."""
-        atomic.write_json(os.path.join(building, POST), post, fsync=False)
-        atomic.unlink_quietly(os.path.join(building, ".lock"))
-        # rename(2) may replace an empty directory: the reservation.
-        os.rename(building, self.path(jobid))
+    def finish(self, jobid, path, post):
+        """Write post.json (the job has ended), then drop the marker. Nothing is
+        flushed here: the job is durable once its batch is (exmake.fs.durable),
+        and nothing points at it before that."""
+        atomic.write_json(os.path.join(path, POST), post, fsync=False)
+        atomic.unlink_quietly(self.marker(jobid))
 
-    def abandon(self, jobid, building):
+    def abandon(self, jobid, path=None):
         """Remove a job that was interrupted: nothing of it may look finished.
-        The reservation goes first, while the building directory still records it."""
-        _rmdir_quietly(self.path(jobid))
-        shutil.rmtree(building, ignore_errors=True)
+        Only while its marker records the directory: never a finished job's,
+        never one exmake did not make. The marker goes last, so a kill midway
+        leaves it for clean_stale to finish the work."""
+        marker = self.marker(jobid)
+        if os.path.isdir(marker) and not os.path.islink(marker):  # an earlier version's building directory
+            _rmdir_quietly(self.path(jobid))
+            shutil.rmtree(marker, ignore_errors=True)
+            return
+        if self._made_by_marker(jobid):
+            shutil.rmtree(self.path(jobid), ignore_errors=True)
+        atomic.unlink_quietly(marker)
+
+    def _made_by_marker(self, jobid):
+        """Whether `<jobid>` is the very directory its marker recorded making."""
+        try:
+            with open(self.marker(jobid), "rb") as f:
+                recorded = f.read(100).split()
+            st = os.lstat(self.path(jobid))
+        except OSError:
+            return False
+        return stat.S_ISDIR(st.st_mode) and recorded == [str(st.st_dev).encode(), str(st.st_ino).encode()]
 
     def set_latest(self, jobid):
         """Point `<name>-LATEST` at `jobid` (the caller saw it point elsewhere)."""
@@ -170,17 +197,18 @@ class JobDirs:
                     yield entry, setup, post
 
     def clean_stale(self):
-        """Remove building directories left by killed builds, and the empty
-        reservations they record; returns their job ids."""
+        """Remove what killed builds left: each marker nobody holds, and the
+        directory it records; returns their job ids."""
         try:
             entries = os.listdir(self.building)
         except FileNotFoundError:
             return []
         removed = []
         for jobid in entries:
-            building = os.path.join(self.building, jobid)
-            if not is_locked(os.path.join(building, ".lock")):
-                self.abandon(jobid, building)
+            marker = self.marker(jobid)
+            lock = os.path.join(marker, ".lock") if os.path.isdir(marker) else marker
+            if not is_locked(lock):
+                self.abandon(jobid)
                 removed.append(jobid)
         return removed
 

@@ -1,43 +1,46 @@
-"""The relative symlinks of a job's stable view (see exmake.view), made and re-aimed.
+"""The relative symlinks of a job's stable view (see exmake.view): made, and checked.
 
-A job runs in `<workdir>/.exmake/building/<job>` and is renamed to
-`<workdir>/<job>` when it ends, two levels up. A relative link made for
-the place the job runs would point two levels too deep after the rename,
-and one made for the final place would point nowhere while the job runs;
-so `make` aims each link from where the job runs, and `settle` re-aims it
-from the final place just before the rename. Relative, not absolute: a
-project moved or copied whole (work directory included) keeps its links.
-Both ends are real paths: the kernel follows `..` from where a link really
-is, so with the workdir a symlink (work -> /scratch/me/work, common on a
-cluster) a link worked out from the path as written would point nowhere.
+A job runs in place, in `<workdir>/<job>` (exmake.fs.jobdir), so each link
+is made once, relative to where it stays. Relative, not absolute: a project
+moved or copied whole (work directory included) keeps its links. Both ends
+are real paths: the kernel follows `..` from where a link really is, so
+with the workdir a symlink (work -> /scratch/me/work, common on a cluster)
+a link worked out from the path as written would point nowhere. When the
+job ends, `check` says whether it removed or replaced one: its view is
+part of what it records as read.
 """
 
 import functools
 import os
 
-from exmake.fs import atomic
 
 
 def make(directory, links):
-    """Make `links` ({path inside `directory`: absolute target}) relative to `directory`."""
-    real = os.path.realpath(directory)
-    made = set()
+    """Make `links` ({path inside `directory`: absolute target}) relative to
+    `directory`; returns {path: the text of its link}, for `check`."""
+    # The job's directory was just made by exmake: only its parent (the workdir) may be a link.
+    real = os.path.join(real_target(os.path.dirname(directory)), os.path.basename(directory))
+    made, texts = set(), {}
     for rel, target in sorted(links.items()):
         path = os.path.join(directory, rel)
         parent = os.path.dirname(rel)
         if parent not in made:  # deps/ or inputs/ (or inputs/x/ of a glob): once each
             os.makedirs(os.path.dirname(path), exist_ok=True)
             made.add(parent)
-        os.symlink(_relative(target, os.path.join(real, parent)), path)
+        texts[rel] = _relative(target, os.path.join(real, parent))
+        os.symlink(texts[rel], path)
+    return texts
 
 
-def settle(directory, final, links):
-    """Re-aim the links made in `directory` for the directory's new place `final`
-    (call before renaming it there)."""
-    final = os.path.realpath(final)  # the reservation: it exists
-    for rel, target in sorted(links.items()):
-        link_dir = os.path.dirname(os.path.join(final, rel))
-        atomic.symlink(_relative(target, link_dir), os.path.join(directory, rel))
+def check(directory, texts):
+    """None if every link `make` made is still there as made, else what changed."""
+    for rel, text in sorted(texts.items()):
+        try:
+            if os.readlink(os.path.join(directory, rel)) != text:
+                return f"{rel} was replaced"
+        except OSError as exc:
+            return f"{rel}: {exc.strerror}"
+    return None
 
 
 def _relative(target, real_link_dir):
