@@ -13,7 +13,7 @@ import signal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import REPO, Project, pid_alive, wait_for
+from conftest import REPO, Project, pid_alive, running_dirs, wait_for
 
 RECIPE = """\
 slices: 2
@@ -211,7 +211,8 @@ def test_a_killed_build_leaves_a_cache_the_next_build_gets_right(project, tmp_pa
     cache = project.root / "work/.exmake/chunks"
     wait_for(lambda: len(list(cache.glob("??/*"))) >= 5, timeout=60)
     os.killpg(proc.pid, signal.SIGKILL)  # exmake; its job runs in a session of its own:
-    job = _processes_in(project.root / "work/.exmake/building")
+    job = [pid for directory in running_dirs(project.root) for pid in _processes_in(directory)]
+    assert job
     for pid in job:  # the job's runner and slices, as a power cut would
         os.kill(pid, signal.SIGKILL)
     proc.wait()
@@ -223,12 +224,12 @@ def test_a_killed_build_leaves_a_cache_the_next_build_gets_right(project, tmp_pa
 
 
 def _processes_in(directory):
-    """The processes whose working directory is under `directory` (a job's)."""
+    """The processes whose working directory is `directory` (a running job's)."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if os.readlink(f"/proc/{entry}/cwd").startswith(str(directory)):
+                if os.readlink(f"/proc/{entry}/cwd") == str(directory):
                     found.append(int(entry))
             except OSError:
                 pass
