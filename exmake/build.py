@@ -99,7 +99,7 @@ class Build:
                 self.outcomes.setdefault(name, Outcome("skipped", reasons=["the build was interrupted"]))
             raise Interrupted("interrupted") from None
         finally:
-            self.commit()  # what finished is indexed, even when interrupted
+            self.commit(final=True)  # what finished is indexed, even when interrupted
             self.ws.hashcache.flush()
             self.reporter.close()
             for sig, handler in previous_usr1.items():
@@ -211,10 +211,10 @@ class Build:
         self.rebuilder.note_finished(key, jobid, ok)
         self.rebuilder.note_attempt(jobid)
 
-    def commit(self):
+    def commit(self, final=False):
         """Index the finished jobs queued so far (see exmake.ledger)."""
         with self.guard.critical():
-            self.ledger.commit()
+            self.ledger.commit(final)
 
     def log_jobs(self):
         """{name: {jobid, key, state}} for the build log."""

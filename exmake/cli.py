@@ -27,6 +27,9 @@ COMMANDS = {
     "emit": ("emit", "write Slurm or Torque batch scripts and a submit.sh, for submitting by hand"),
     "resources": ("resources", "list the resource keys with their Slurm and Torque forms"),
     "init": ("init", "write a starter Exmakefile"),
+    "list": ("list", "list the recipe's jobs and families, with their `doc:` descriptions"),
+    "clean": ("clean", "remove the published results and -LATEST links (--workdir: the workdir too)"),
+    "completion": ("completion", "print a bash, zsh or fish completion script"),
 }
 # Commands that scripts use but people need not see in --help.
 HIDDEN = {"exec-job": ("exec_job", "run one job as a batch script does")}
@@ -88,7 +91,9 @@ def make_parser(command):
         parser.epilog = f"commands:\n{commands}\n\n{EPILOG}"
     module.add_arguments(parser)
     # Recipes are loaded below this layer; they warn about jobs these words shadow.
-    parser.set_defaults(command_words=tuple(COMMANDS))
+    # `completion` writes every command's flags into its scripts: it gets the parsers from here.
+    parser.set_defaults(command_words=tuple(COMMANDS), make_parser=make_parser,
+                        command_help={name: text for name, (_, text) in COMMANDS.items()})
     return parser, module
 
 

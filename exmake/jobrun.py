@@ -35,12 +35,11 @@ once and fails with "memory limit 300M exceeded (peak 912M)".
 
 import os
 import re
-import stat
 import time
 
 from exmake.execute import command_argv
 from exmake import view
-from exmake.fs.hashing import hash_file
+from exmake.fs.hashing import output_digest
 from exmake.fs import atomic
 from exmake.fs import links as view_links
 from exmake.fs.jobdir import SETUP
@@ -242,9 +241,12 @@ class LocalJobRun:
             p.escalate(now)
         if any(p.poll() is None for p in self.processes):
             return None
-        for p in self.processes:
-            p.release()
+        # Reaping too is done with signals held: a Ctrl-C landing between a
+        # wait4 and its bookkeeping made the cancel reap again (ECHILD), and
+        # the jobs after this one were never stopped.
         with self.guard.critical():
+            for p in self.processes:
+                p.release()
             return self._finish()
 
     def _watch_memory(self, now):
@@ -468,35 +470,16 @@ class LocalJobRun:
                      and not (self.spec.script_logs and SCRIPT_LOGS_RE.match(p))]
         digests = []
         for rel in sorted(paths):
-            path = os.path.join(self.building, rel)
-            mode = os.lstat(path).st_mode
-            if stat.S_ISLNK(mode):
-                digests.append([rel, _link_digest(path)])
-            elif stat.S_ISREG(mode):
-                digests.append([rel, hash_file(path)])  # flushed with its batch: exmake.ledger
-            else:
-                raise _BadOutput(f"output {rel} is not a regular file or a symlink")
+            try:
+                digests.append([rel, output_digest(os.path.join(self.building, rel))])
+            except ValueError as exc:
+                raise _BadOutput(f"output {rel} is {exc}") from None
         return digests
 
     def _release(self):
         if self.dir_lock:
             self.dir_lock.release()
         self.key_lock.release()
-
-
-def _link_digest(path):
-    """A symlink output's digest: its text, and the content it leads to when that
-    is a file. Through the stable view a link's text no longer names a job
-    number (`deps/a/a.txt`), so the text alone would stay the same while the
-    file behind it changes, and dependents would be wrongly reused."""
-    text = os.readlink(path)
-    try:
-        st = os.stat(path)
-    except OSError:
-        return "link:" + text  # dangling: its text is all there is
-    if stat.S_ISREG(st.st_mode):
-        return f"link:{text}:{hash_file(path)}"
-    return f"link:{text}:{os.path.realpath(path)}"  # a directory: where it really is
 
 
 class _BadOutput(Exception):

@@ -58,11 +58,16 @@ class Ledger:
             return 0.0
         return self.pending_since + COMMIT_INTERVAL_S
 
-    def commit(self):
+    def commit(self, final=False):
         """Make the queued jobs durable and index them (with the hash-cache rows
         taken meanwhile and the job numbers handed out) in one transaction;
-        then adopt those that succeeded and release their keys."""
+        then adopt those that succeeded and release their keys. `final` (the
+        build's end): the numbers handed out are stored even with nothing to
+        index, before the build log may name them (a job that could not even
+        record its post.json is logged as failed under its number)."""
         if not self.pending:
+            if final and self.ws.jobdirs.taken:
+                self.ws.store.commit([], self.ws.jobdirs.taken)
             return
         batch, self.pending = self.pending, []
         try:
@@ -82,7 +87,8 @@ class Ledger:
 
     def prune(self):
         """Remove the published results of this recipe's jobs that are no longer
-        in it (a job taken out, a family value that went away); returns
+        in it (a job taken out, a family value that went away) or no longer
+        publish that path (its `publish:` entry renamed or dropped); returns
         [(link, job name)]. A link to a job another recipe made (two recipes
         may share a workdir and a results directory) is not this one's to remove."""
         recipe = self.ws.recipe
@@ -91,7 +97,8 @@ class Ledger:
         gone = []
         for link, jobid in links_into(recipe.results, recipe.workdir):
             match = JOBID_RE.match(jobid)
-            if not match or match.group(1) in recipe.jobs:
+            job = recipe.jobs.get(match.group(1)) if match else None
+            if not match or (job is not None and os.path.relpath(link, recipe.results) in job.publish):
                 continue
             setup = self.ws.jobdirs.read_setup(jobid)
             if setup is None or setup.get("recipe") != recipe.path:

@@ -157,9 +157,13 @@ class Process:
         # Children of the command may outlive it; the group goes with the job.
         # The leader is still unreaped here, so its pgid is still the job's.
         _signal_group(self.pid, signal.SIGKILL)
-        _, status, self.rusage = os.wait4(self.pid, 0)
+        try:
+            _, status, self.rusage = os.wait4(self.pid, 0)
+        except ChildProcessError:  # reaped already (an interrupt cut in after the wait4)
+            status = None
         if self.returncode is None:
-            self.returncode = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+            self.returncode = (-signal.SIGKILL if status is None else
+                               -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
             self.ended = time.monotonic()
         self.reaped = True
         if self.pidfd is not None:

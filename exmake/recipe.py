@@ -29,7 +29,7 @@ TOP_KEYS = ("workdir", "results", "slices", "default", "backend", "profiles", "j
 BACKENDS = ("local", "slurm", "torque", "auto")
 USER_PROFILES = os.path.join("~", ".config", "exmake", "profiles.yaml")
 JOB_KEYS = ("run", "method", "inputs", "deps", "options", "outputs", "publish", "env",
-            "resources", "slices", "foreach", "chunks", "chunk_size")
+            "resources", "slices", "foreach", "doc", "chunks", "chunk_size")
 # Files exmake writes in every job directory; a job may not claim them.
 RESERVED_FILES = ("setup.json", "post.json", "stdout.txt", "stderr.txt")
 MAX_SLICES = 1024
@@ -69,6 +69,7 @@ class Job:
     slices: int = 0                                # 0: not a sliced job
     family: str = None                             # the family (`foreach:`) an instance belongs to
     fanin: dict = field(default_factory=dict)      # local -> [locals in deps], for `FAMILY@*`
+    doc: str = None                                # `doc:`, one line for `exmake list`; not in the key
     chunks: str = None                             # the input whose chunks' results are cached
     chunk_size: int = 0                            # their target size in bytes (exmake.chunks)
 
@@ -349,6 +350,10 @@ class _RecipeChecker:
         job.resources = self._job_resources(spec, where, profiles)
         job.slices = self._int(spec, "slices", f"{where}.slices", default_slices if job.method else 0,
                                1, MAX_SLICES)
+        if "doc" in spec:
+            job.doc = self._string(spec, "doc", f"{where}.doc").strip()
+            if "\n" in job.doc:
+                self.fail(spec.line_of("doc"), f"{where}.doc", "must be one line (a description for `exmake list`)")
         if job.run:
             self._placeholders(job, spec.line_of("run"), where)
         self._chunks(job, spec, where)

@@ -7,6 +7,11 @@ no bar and no carriage return: one line per job. Failures always show the
 path of their log and its last lines. Colour follows the terminal, NO_COLOR
 (off) and FORCE_COLOR (on). Under GitHub Actions a failed job is also an
 `::error` annotation pointing at its line in the recipe.
+
+Quiet (`-q`, as `make -s`): a build that succeeds prints nothing at all;
+a failed job still gets its line, its log's tail and the summary. Only
+`Reporter.write` is silenced, so every note a build writes (waits, notes,
+unpublished results, submissions) goes with it.
 """
 
 import os
@@ -41,7 +46,7 @@ def colour_enabled(stream, environ=os.environ):
 
 
 class Reporter:
-    """Prints to `stream` (stdout). `quiet`: failures and the summary only."""
+    """Prints to `stream` (stdout). `quiet`: failed jobs and, when any failed, the summary."""
 
     def __init__(self, stream=None, quiet=False, verbose=False, enabled=True, progress="auto",
                  job_lines=None, hide_reused=False):
@@ -60,6 +65,12 @@ class Reporter:
         self.counts = {}
 
     def write(self, text):
+        """A line of the build's story: silent under -q (see `_emit`)."""
+        if not self.quiet:
+            self._emit(text)
+
+    def _emit(self, text):
+        """A line that -q does not silence: a failure and what explains it."""
         if not self.enabled:
             return
         if self.bar is not None:
@@ -93,7 +104,9 @@ class Reporter:
             self._close_slice_bar(name)
         quiet_line = outcome.state in ("reused", "fresh") and (
             self.hide_reused or (self.bar_mode and not self.verbose))
-        if not quiet_line and not (self.quiet and outcome.state != "failed"):
+        if outcome.state == "failed":
+            self._emit(job_line(name, outcome, self.verbose, self.colour))
+        elif not quiet_line:
             self.write(job_line(name, outcome, self.verbose, self.colour))
         if outcome.state == "failed":
             self._failure_details(name, outcome)
@@ -136,15 +149,18 @@ class Reporter:
     def _failure_details(self, name, outcome):
         detail = outcome.detail
         if detail.get("log"):
-            self.write(f"          log: {show_path(detail['log'])}")
+            self._emit(f"          log: {show_path(detail['log'])}")
         for line in detail.get("stderr_tail", [])[-10:]:
-            self.write(f"          | {line}")
+            self._emit(f"          | {line}")
         if self.github and self.enabled:
-            self.write(github_error(name, outcome, self.job_lines.get(name)))
+            self._emit(github_error(name, outcome, self.job_lines.get(name)))
 
     def summary(self, outcomes, elapsed):
         self.close()
-        self.write(summary_line(outcomes, elapsed))
+        if any(o.state == "failed" for o in outcomes.values()):
+            self._emit(summary_line(outcomes, elapsed))
+        else:
+            self.write(summary_line(outcomes, elapsed))
 
 
 def job_line(name, outcome, verbose=False, colour=False):

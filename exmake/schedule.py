@@ -137,10 +137,16 @@ class Scheduler:
                 stop = getattr(task, "stop", None)
                 if stop:
                     stop("interrupted")
+            trouble = None
             for task in tasks:
-                task.cancel()
+                try:
+                    task.cancel()
+                except Exception as exc:  # one task's trouble must not leave the others running
+                    trouble = trouble or exc
             if guard:
                 guard.discard()  # already interrupting; a second signal adds nothing
+            if trouble:
+                raise trouble
 
     def _index_readiness(self):
         """Which jobs are ready (every dependency ended), kept as outcomes come

@@ -53,16 +53,18 @@ class Workspace:
         return store
 
     def rebuild_index(self, store):
-        """Refill the trace index from the job directories (they are the truth),
-        and set the job-number counters past every number a job directory or
-        the build log (if it survived) has used."""
+        """Refill the trace index from the job directories (they are the truth,
+        once their outputs hash as recorded: a power cut may have caught a
+        batch unflushed, see exmake.fs.durable), and set the job-number
+        counters past every number a job directory or the build log (if it
+        survived) has used."""
         from exmake.urd import Log, used_numbers
         rows, used = [], used_numbers(Log(store).raw())
         for jobid, setup, post in self.jobdirs.scan():
             key = setup.get("key")
-            if key:
-                table = "trace" if post.get("result") == "SUCCESS" else "failed"
-                rows.append((table, key.encode(), jobid.encode()))
+            ok = post.get("result") == "SUCCESS"
+            if key and (not ok or self.jobdirs.outputs_intact(jobid, post)):
+                rows.append(("trace" if ok else "failed", key.encode(), jobid.encode()))
             name, number = JOBID_RE.match(jobid).groups()
             used[name] = max(used.get(name, 0), int(number))
         store.put_many(rows)

@@ -16,6 +16,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPES = REPO / "recipes"
+# The test Slurm cluster (scripts/local-slurm-start) keeps its configuration in its own
+# directory, never in /etc/slurm: every Slurm command the tests run, and every exmake
+# they start, reaches it through SLURM_CONF.
+SLURM_DIR = os.environ.get("EXMAKE_SLURM_DIR", "/var/lib/exmake-slurm")
+os.environ["SLURM_CONF"] = os.path.join(SLURM_DIR, "slurm.conf")
 
 
 class Result:

@@ -312,6 +312,41 @@ def test_lost_index_is_rebuilt_from_job_directories(project):
     assert set(states(project.run("--json", expect=0)).values()) == {"reused"}
 
 
+def test_a_lost_index_never_brings_back_a_job_whose_outputs_did_not_reach_the_disk(project):
+    """Review of issue 13: only the index vouches that a job's bytes reached the
+    disk (one syncfs per batch, then the index); rebuilt without it, a job
+    directory is trusted only once its outputs hash as recorded (what a power
+    cut may leave: the names and post.json, other bytes)."""
+    make_chain(project)
+    project.run(expect=0)
+    job = next(p for p in (project.root / "work").iterdir() if p.name.startswith("upper-") and p.is_dir()
+               and not p.is_symlink())
+    output = next(p for p in job.iterdir() if p.name not in ("setup.json", "post.json", "stdout.txt", "stderr.txt"))
+    output.write_bytes(b"\0" * len(output.read_bytes()))
+    import shutil
+    shutil.rmtree(project.root / "work/.exmake")
+    result = states(project.run("--json", expect=0))
+    assert result["upper"] == "built", result
+
+
+def test_the_build_log_never_names_one_job_number_twice(project):
+    """Review of issue 13: a job whose post.json could not be written (a full
+    disk) is removed and logged as failed under its number; with nothing to
+    index, the number was never stored, and the next build took it again."""
+    from exmake.ledger import Ledger
+    from exmake.workspace import Workspace
+    project.recipe('jobs:\n  a: {run: "true"}\n')
+    ws = Workspace.load(str(project.root / "Exmakefile"))
+    try:
+        ws.enter_build()
+        jobid, path = ws.jobdirs.reserve("a")
+        ws.jobdirs.abandon(jobid, path)  # as when its post.json could not be written
+        Ledger(ws).commit(final=True)    # the build's end: nothing queued
+        assert ws.store.counters()["a"] == 2
+    finally:
+        ws.close()
+
+
 def test_time_limit_kills_the_job(project):
     project.recipe('jobs:\n  slow:\n    run: "sleep 30"\n    resources: {time: 1s}\n')
     started = time.monotonic()

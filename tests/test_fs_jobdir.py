@@ -199,6 +199,31 @@ def test_abandon_never_removes_a_directory_its_marker_did_not_record(jobdirs):
     assert not os.path.exists(jobdirs.marker("photos-2019"))
 
 
+def test_a_kill_between_the_mkdir_and_its_record_leaves_nothing_behind(jobdirs):
+    """Review of issue 13: the empty directory stayed for ever (gc too)."""
+    os.makedirs(jobdirs.building, exist_ok=True)
+    open(jobdirs.marker("x-8"), "w").close()   # the marker, nothing recorded yet
+    os.mkdir(jobdirs.path("x-8"))
+    assert jobdirs.clean_stale() == ["x-8"]
+    assert not os.path.exists(jobdirs.path("x-8")) and os.listdir(jobdirs.building) == []
+
+
+def test_outputs_intact_reads_every_output_again(jobdirs):
+    jobid, path = jobdirs.reserve("count")
+    with open(os.path.join(path, "out.txt"), "w") as f:
+        f.write("one\n")
+    os.symlink("out.txt", os.path.join(path, "link"))
+    from exmake.fs.hashing import output_digest
+    recorded = {"outputs": [[rel, output_digest(os.path.join(path, rel))] for rel in ("link", "out.txt")]}
+    jobdirs.finish(jobid, path, post(jobid))
+    assert jobdirs.outputs_intact(jobid, recorded)
+    with open(os.path.join(path, "out.txt"), "w") as f:  # what a power cut may leave: same name, other bytes
+        f.write("\0\0\0\0")
+    assert not jobdirs.outputs_intact(jobid, recorded)
+    os.unlink(os.path.join(path, "out.txt"))
+    assert not jobdirs.outputs_intact(jobid, recorded)
+
+
 def test_an_earlier_versions_building_directory_is_still_cleaned(jobdirs):
     os.makedirs(os.path.join(jobdirs.building, "count-4"))
     open(os.path.join(jobdirs.building, "count-4", "setup.json"), "w").close()

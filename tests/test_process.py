@@ -328,3 +328,33 @@ def test_job_script_traceback_shows_the_scripts_frames_only(project, stage):
     verbose = project.run("--json", "-B", "-v", expect=1)
     post = post_of(project, json.loads(verbose.out)["jobs"]["fails"]["jobid"])
     assert "methodrun.py" in post["traceback"] and "fails.py" in post["traceback"]
+
+
+def test_release_of_a_process_already_reaped_does_not_raise(tmp_path):
+    """Review of issue 13: a Ctrl-C landing between release()'s wait4 and its
+    bookkeeping made the cancel reap again: ECHILD, exit 1, and the jobs after
+    it were never stopped. Reaping again must be harmless."""
+    from exmake.process import Process
+    p = Process.spawn(["true"], str(tmp_path), dict(os.environ), str(tmp_path / "out"), str(tmp_path / "err"))
+    os.wait4(p.pid, 0)  # what the interrupted release had already done
+    p.release()
+    assert p.reaped and p.returncode is not None
+    p.release()  # and again: nothing
+
+
+def test_one_tasks_trouble_on_cancel_does_not_leave_the_others_running():
+    from exmake.schedule import Scheduler
+
+    class Task:
+        def __init__(self, fails):
+            self.fails, self.cancelled = fails, False
+
+        def cancel(self):
+            self.cancelled = True
+            if self.fails:
+                raise ChildProcessError(10, "No child processes")
+
+    tasks = [Task(True), Task(False), Task(False)]
+    with pytest.raises(ChildProcessError):
+        Scheduler._cancel_all(tasks)
+    assert [t.cancelled for t in tasks] == [True, True, True]

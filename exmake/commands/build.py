@@ -32,7 +32,8 @@ def add_arguments(parser):
     parser.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
                         help="a progress bar: auto (on a terminal), always, never (one line per job)")
     parser.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report (one test case per job)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing when the build succeeds (as make -s); a failed job, "
+                             "its log and the summary are still printed")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="also print reasons for reused jobs, and keep exmake's own frames in "
                              "job-script tracebacks")
@@ -137,7 +138,8 @@ def prune_results(ws, write):
     from exmake.ledger import Ledger
     from exmake.report import show_path
     for link, name in Ledger(ws).prune():
-        write(f"  unpublished {show_path(link)} (job {name} is no longer in the recipe)")
+        why = "no longer publishes it" if name in ws.recipe.jobs else "is no longer in the recipe"
+        write(f"  unpublished {show_path(link)} (job {name} {why})")
 
 
 def _dry_run(args, ws, targets, reporter, started):

@@ -10,6 +10,7 @@ rather than silently mismatching.
 """
 
 import os
+import stat
 
 import blake3
 
@@ -39,3 +40,26 @@ def hash_file(path, size=None, fsync=False):
         if fsync:
             os.fsync(f.fileno())
     return PREFIX + hasher.hexdigest()
+
+
+def output_digest(path):
+    """The digest post.json records for a job's output at `path`: its content's
+    for a file; for a symlink its text, and the content it leads to when that
+    is a file. Through the stable view a link's text no longer names a job
+    number (`deps/a/a.txt`), so the text alone would stay the same while the
+    file behind it changes, and dependents would be wrongly reused.
+    Raises ValueError for anything else (a FIFO or socket: reading one could
+    block for ever), OSError if it cannot be read."""
+    mode = os.lstat(path).st_mode
+    if stat.S_ISREG(mode):
+        return hash_file(path)
+    if not stat.S_ISLNK(mode):
+        raise ValueError("not a regular file or a symlink")
+    text = os.readlink(path)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "link:" + text  # dangling: its text is all there is
+    if stat.S_ISREG(st.st_mode):
+        return f"link:{text}:{hash_file(path)}"
+    return f"link:{text}:{os.path.realpath(path)}"  # a directory: where it really is

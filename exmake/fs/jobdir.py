@@ -20,11 +20,11 @@ Life of a job directory:
 
 Markers nobody holds were left by a killed build: `clean_stale` removes
 them, and the directory each records, whatever it holds (a job cut off
-mid-run). Only a directory exmake can prove it made is ever removed: one
-whose (device, inode) its marker holds. A marker without them (a kill
-before the mkdir, or between the mkdir and the write) names nothing, and
-the directory, if any, stays: with `workdir: .` an `experiment-3/` of the
-user's may sit under a job's name, and an empty reservation is harmless.
+mid-run). Only a directory exmake can prove it made is ever removed with
+what it holds: one whose (device, inode) its marker holds. A marker without
+them (a kill before the mkdir, or between the mkdir and the write) proves
+nothing: the directory under that name goes only if it is empty (with
+`workdir: .` an `experiment-3/` of the user's may sit under a job's name).
 (Earlier versions built in `.exmake/building/<jobid>/` and renamed into
 place; such a directory, left by one of them, is cleaned as it was then.)
 Running in place rather than aside saves, per job, the rename into place and
@@ -39,6 +39,7 @@ import shutil
 import stat
 
 from exmake.fs import atomic
+from exmake.fs.hashing import output_digest
 from exmake.fs.locks import is_locked
 from exmake.fs.records import POST, SETUP, check_post, check_setup
 
@@ -137,15 +138,22 @@ class JobDirs:
             _rmdir_quietly(self.path(jobid))
             shutil.rmtree(marker, ignore_errors=True)
             return
-        if self._made_by_marker(jobid):
+        made = self._made_by_marker(jobid)
+        if made:
             shutil.rmtree(self.path(jobid), ignore_errors=True)
+        elif made is None:  # a kill between the mkdir and recording it: only an empty one goes
+            _rmdir_quietly(self.path(jobid))
         atomic.unlink_quietly(marker)
 
     def _made_by_marker(self, jobid):
-        """Whether `<jobid>` is the very directory its marker recorded making."""
+        """Whether `<jobid>` is the very directory its marker recorded making;
+        None if the marker records nothing (made, and killed before the mkdir
+        or before recording it)."""
         try:
             with open(self.marker(jobid), "rb") as f:
                 recorded = f.read(100).split()
+            if not recorded:
+                return None
             st = os.lstat(self.path(jobid))
         except OSError:
             return False
@@ -182,6 +190,21 @@ class JobDirs:
     def read_post(self, jobid):
         """The job's post record, or None if missing or not a valid one."""
         return check_post(atomic.read_json(os.path.join(self.path(jobid), POST)))
+
+    def outputs_intact(self, jobid, post):
+        """Whether every output `post` records hashes as recorded now. For a
+        finished job that no index names (the index was lost, or a kill came
+        before its batch was committed): only the index vouches that a job's
+        bytes reached the disk (exmake.fs.durable), so without it they are
+        read again before the job is trusted."""
+        base = self.path(jobid)
+        for rel, digest in post.get("outputs", []):
+            try:
+                if output_digest(os.path.join(base, rel)) != digest:
+                    return False
+            except (OSError, ValueError):
+                return False
+        return True
 
     def is_success(self, jobid):
         post = self.read_post(jobid)
