@@ -18,6 +18,7 @@ from exmake.errors import Interrupted
 from exmake.defaults import cpu_count, key_context, physical_mem_mib
 from exmake.fs.links import real_target
 from exmake.fs.stamp import make_stamp, stamp_id
+from exmake.chunkcache import cache_dir
 from exmake.jobrun import LocalJobRun, job_spec
 from exmake.ledger import Ledger
 from exmake.rebuilder import Rebuilder
@@ -182,7 +183,8 @@ class Build:
         setup = verdict.setup
         cores = self.needs[name]["cores"]
         spec = job_spec(job, setup, self.recipe.root, self.dep_paths(job, dep_outcomes),
-                        verify=lambda: self.rebuilder.changed_since_read(job), cores=cores)
+                        verify=lambda: self.rebuilder.changed_since_read(job), cores=cores,
+                        chunk_cache=cache_dir(self.ws.jobdirs.meta))
         # A build on this workdir may have just made it (unless -B: run it anyway).
         recheck = None if forced else (lambda: self.reuse_if_traced(job, setup))
         run = LocalJobRun(spec, self.ws.jobdirs, self.record, recheck, self.guard, self.reporter,

@@ -45,7 +45,7 @@ from exmake.fs import links as view_links
 from exmake.fs.jobdir import SETUP
 from exmake.fs.records import make_post, utc_now
 from exmake.fs.locks import KeyLock
-from exmake.methodrun import read_record, run_method
+from exmake.methodrun import ChunkPlan, read_record, run_method
 from exmake.process import Process, describe_exit, stop_all
 from exmake.outcome import Outcome
 from exmake.resources import format_bytes, format_mem, thread_env
@@ -115,13 +115,15 @@ class JobSpec:
         self.links = dict(links or {})
 
 
-def job_spec(job, setup, root, dep_paths, verify=None, cores=1):
+def job_spec(job, setup, root, dep_paths, verify=None, cores=1, chunk_cache=None):
     """The JobSpec of a recipe job in the recipe directory `root`; `dep_paths`
     maps each dependency's local name to its job directory (a fan-in's
     instances one by one, `x@A`). The job reads them through its stable view
     (exmake.view): its command and a job script see only relative names.
     `cores` is what the build gave it; the recipe's `env:` wins over the
-    thread variables it sets, and over the fixed determinism defaults."""
+    thread variables it sets, and over the fixed determinism defaults.
+    `chunk_cache`: the chunk cache directory a chunked job reads and fills
+    (None: it computes every chunk and stores none)."""
     common = dict(env={**DETERMINISM_ENV, **thread_env(cores), **job.env}, time_s=job.resources.get("time"),
                   mem_mib=job.resources.get("mem"), outputs=job.outputs, publish=job.publish.values(),
                   slices=job.slices, verify=verify, links=view.links(job, root, dep_paths), cores=cores)
@@ -129,10 +131,11 @@ def job_spec(job, setup, root, dep_paths, verify=None, cores=1):
         method = job.method
         inputs, deps = view.script_inputs(job, root), view.script_deps(job, dep_paths)
         options, slices = job.options, job.slices
+        chunks = chunk_plan(job, setup, chunk_cache) if job.chunks else None
 
         def runner(building, jobid):
             return run_method(method.path, method.search_dirs, building, jobid, options, inputs,
-                              deps, slices, method.module_name)
+                              deps, slices, method.module_name, chunks)
         return JobSpec(job.name, setup, runner=runner, script_logs=True, **common)
     values = view.placeholder_values(job, root, cores)
     if job.slices:
@@ -147,6 +150,14 @@ def job_spec(job, setup, root, dep_paths, verify=None, cores=1):
     else:
         commands = [Command(command_argv(job.run, values))]
     return JobSpec(job.name, setup, commands=commands, **common)
+
+
+def chunk_plan(job, setup, cache):
+    """The ChunkPlan of a job with `chunks:` (its key material from `setup`)."""
+    from exmake.chunkcache import base_key
+    from exmake.chunks import CHUNK_SCHEME
+    return ChunkPlan(job.chunks, job.chunk_size, cache, base_key(setup, job.chunks, CHUNK_SCHEME),
+                     f"{job.name}\0{job.chunks}")
 
 
 class LocalJobRun:
@@ -251,13 +262,15 @@ class LocalJobRun:
                 p.kill("memory limit exceeded")
 
     def progress(self):
-        """(slices done, slices) of a sliced job while it runs, else None."""
-        if not self.spec.slices or self.started is None:
+        """(slices done, slices) of a sliced job while it runs, else None; a
+        chunked job's (chunks done, chunks, "chunks") once it knows its chunks."""
+        if not self.spec.slices or self.started is None or self.building is None:  # not yet, or done
             return None
-        if self.spec.runner:
-            text = _read_small(os.path.join(self.building, ".progress"))
-            done = int(text.split()[0]) if text and text.split()[0].isdigit() else 0
-            return done, self.spec.slices
+        if self.spec.runner:  # "DONE TOTAL UNIT" (exmake.methodrun.write_progress)
+            fields = (_read_small(os.path.join(self.building, ".progress")) or "").split()
+            if len(fields) == 3 and fields[0].isdigit() and fields[1].isdigit():
+                return int(fields[0]), int(fields[1]), fields[2]
+            return 0, self.spec.slices
         return sum(p.returncode is not None for p in self.processes), self.spec.slices
 
     def describe(self, now):
@@ -272,8 +285,8 @@ class LocalJobRun:
                 state = f"done in {p.ended - p.started:.1f}s" if p.ended else f"running {now - p.started:.1f}s"
                 lines.append(f"    slice {n:<3} {state}")
         elif self.spec.slices:
-            done, total = self.progress()
-            lines.append(f"    {done} of {total} slices done")
+            done, total, *unit = self.progress()
+            lines.append(f"    {done} of {total} {unit[0] if unit else 'slices'} done")
         return lines
 
     def cores_text(self):

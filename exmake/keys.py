@@ -10,7 +10,8 @@ share a directory), the kind, the command *template* (not its expansion, so
 moving the project changes no key) or the job script's name and code digest
 (see exmake.method), options (with a script's defaults filled in, so giving
 a default explicitly changes nothing), env, declared outputs and the slice
-count. Dependencies enter by their *output content*, not their keys:
+count (and a chunked job's chunked input and chunk size: they decide
+which chunks `synthesis` gets). Dependencies enter by their *output content*, not their keys:
 an upstream job that re-runs and writes identical bytes leaves its
 dependents fresh (early cutoff).
 """
@@ -38,6 +39,8 @@ def canonical_step(job, code=None):
     if job.method:
         step["method"] = job.method.label
         step["code"] = code
+    if job.chunks:  # only then: the keys of every other job stay as they were
+        step["chunks"] = {"input": job.chunks, "size": job.chunk_size}
     return step
 
 

@@ -21,8 +21,13 @@ import sys
 from exmake.fs.hashcache import signature_of
 from exmake.fs.hashing import hash_bytes
 
-FUNCTIONS = ("prepare", "analysis", "synthesis")
+FUNCTIONS = ("prepare", "analysis", "analysis_chunk", "synthesis")
 INJECTABLE = ("job", "options", "inputs", "deps", "slices", "sliceno", "prepare_res", "analysis_res")
+# analysis_chunk's result is cached and reused by later jobs (exmake.chunkcache),
+# so it may see only what its cache key covers: not `job` (files written in one
+# job's directory would be missing where the result is reused), not the slice
+# (another run computes the chunk in another slice).
+CHUNK_INJECTABLE = ("lines", "options", "inputs", "deps", "prepare_res")
 ENTRY_POINT_GROUP = "exmake.methods"
 
 
@@ -52,7 +57,7 @@ class MethodScript:
     def _read_declarations(self, tree):
         for node in tree.body:
             if isinstance(node, ast.FunctionDef) and node.name in FUNCTIONS:
-                self.functions[node.name] = self._parameters(node)
+                self.functions[node.name] = self._parameters(node, self._injectable(node.name))
             elif isinstance(node, ast.Assign) and len(node.targets) == 1 \
                     and isinstance(node.targets[0], ast.Name) and node.targets[0].id in ("options", "depend_extra"):
                 self._declaration(node.targets[0].id, node)
@@ -61,12 +66,22 @@ class MethodScript:
         if "analysis" in self.functions and "sliceno" not in self.functions["analysis"]:
             raise MethodError("analysis() must take a `sliceno` parameter", self.path, 1)
 
-    def _parameters(self, node):
+    @staticmethod
+    def _injectable(function):
+        if function == "analysis_chunk":
+            return CHUNK_INJECTABLE
+        return INJECTABLE + ("chunk_res",) if function == "synthesis" else INJECTABLE
+
+    def _parameters(self, node, allowed):
         names = [a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
         for name in names:
-            if name not in INJECTABLE:
-                raise MethodError(f"{node.name}() asks for {name!r}; a job script's functions may take "
-                                  f"{', '.join(INJECTABLE)}", self.path, node.lineno)
+            if name not in allowed:
+                why = " (its result is cached and reused by other jobs)" if node.name == "analysis_chunk" else ""
+                raise MethodError(f"{node.name}() asks for {name!r}; {node.name}() may take "
+                                  f"{', '.join(allowed)}{why}", self.path, node.lineno)
+        if node.name == "analysis_chunk" and "lines" not in names:
+            raise MethodError("analysis_chunk() must take a `lines` parameter (the chunk's lines)",
+                              self.path, node.lineno)
         return names
 
     def _declaration(self, name, node):

@@ -9,9 +9,16 @@ on the results in slice order, saves the job's result, and leaves
 
     {"result": "SUCCESS" | "FAILURE", "exception": str, "traceback": str,
      "slice": failing slice or null, "stage": failing stage or null,
-     "timings": {"prepare": s, "analysis": s, "synthesis": s, "slices": [s, ...]},
+     "timings": {"prepare": s, "analysis": s, "synthesis": s, "slices": [s, ...],
+                 "chunking": s (a chunked job)},
      "slice_usage": [{"peak_rss_bytes", "user_s", "system_s", "wall_s"}, ...],
+     "chunks": a chunked job's counts, as post.json has them (exmake.fs.records),
      "subjobs": [{"name", "jobid", "path", "key", "state"}, ...] (see exmake.jobapi)}
+
+A job with `chunks:` (a ChunkPlan) runs analysis_chunk(lines, ...) instead
+of analysis: once per chunk of its chunked input (exmake.chunks) that the
+chunk cache (exmake.chunkcache) has no result for, those spread over its
+slices; synthesis gets every chunk's result in input order as `chunk_res`.
 
 A job's memory limit is not set here: the runner was started inside the
 job's memory cgroup, or is sampled from /proc (exmake.usage), and its slice
@@ -38,6 +45,7 @@ from exmake.slicer.workers import SliceFailed, run_slices
 from exmake.usage import usage_record
 
 RUNNER_RECORD = ".runner.json"
+PROGRESS_COUNT = ".progress.count"   # a byte appended per chunk computed, by any slice
 TRACEBACK_ENV = "EXMAKE_TRACEBACK"   # "full": keep exmake's own frames
 EXMAKE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -52,9 +60,27 @@ def redirect_output(directory, stdout_name, stderr_name):
     sys.stderr = open(2, "w", buffering=1, closefd=False)
 
 
+class ChunkPlan:
+    """What a chunked job's runner needs (exmake.chunks, exmake.chunkcache).
+
+    input      the chunked input's name (its path is `inputs[input]`)
+    size       the target chunk size in bytes
+    cache      the chunk cache directory, or None to compute every chunk
+               and store none (`exmake verify`: a re-run must really re-run)
+    base       the job's chunk base key (chunkcache.base_key)
+    hints      what names this job's hints (job name and input)
+    """
+
+    __slots__ = ("input", "size", "cache", "base", "hints")
+
+    def __init__(self, input, size, cache, base, hints):
+        self.input, self.size, self.cache, self.base, self.hints = input, size, cache, base, hints
+
+
 def run_method(script_path, search_dirs, building, jobid, options, inputs, deps, slices,
-               module_name=None):
-    """Run one method job in this (forked) process; returns the exit status."""
+               module_name=None, chunks=None):
+    """Run one method job in this (forked) process; returns the exit status.
+    `chunks`: a ChunkPlan for a job with `chunks:`, else None."""
     os.chdir(building)
     redirect_output(building, "stdout.txt", "stderr.txt")
     timings, record = {}, {"result": "FAILURE", "slice": None, "stage": "import"}
@@ -65,7 +91,7 @@ def run_method(script_path, search_dirs, building, jobid, options, inputs, deps,
         given = {"job": job, "options": options, "inputs": Namespace(inputs),
                  "deps": Namespace({k: _job_dirs(p) for k, p in deps.items()}),
                  "slices": slices}
-        result = _stages(module, given, building, timings, record)
+        result = _stages(module, given, building, timings, record, chunks)
         job.save(result, RESULT_NAME)
         record.update(result="SUCCESS", stage=None)
     except SliceFailed as failure:
@@ -77,10 +103,11 @@ def run_method(script_path, search_dirs, building, jobid, options, inputs, deps,
         sys.stderr.write(text)
     record["timings"] = timings
     record["subjobs"] = take_subjobs(building)  # the children `job.build` ran or reused
-    try:
-        os.unlink(os.path.join(building, ".progress"))
-    except FileNotFoundError:
-        pass
+    for name in (".progress", PROGRESS_COUNT):
+        try:
+            os.unlink(os.path.join(building, name))
+        except FileNotFoundError:
+            pass
     _write_record(building, record)
     return 0 if record["result"] == "SUCCESS" else 1
 
@@ -125,13 +152,16 @@ def _import_script(path, search_dirs):
     return module
 
 
-def _call(function, available):
+def _parameters(function):
     code = function.__code__
-    names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
-    return function(**{name: available[name] for name in names if name in available})
+    return code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
 
 
-def _stages(module, given, building, timings, record):
+def _call(function, available):
+    return function(**{name: available[name] for name in _parameters(function) if name in available})
+
+
+def _stages(module, given, building, timings, record, chunks=None):
     prepare, analysis, synthesis = (getattr(module, n, None) for n in ("prepare", "analysis", "synthesis"))
     result = None
     record["stage"] = "prepare"
@@ -140,7 +170,12 @@ def _stages(module, given, building, timings, record):
         result = given["prepare_res"] = _call(prepare, given)
     given.setdefault("prepare_res", None)
     timings["prepare"] = round(time.monotonic() - started, 6)
-    if analysis:
+    if chunks:
+        record["stage"] = "analysis_chunk"
+        started = time.monotonic()
+        given["chunk_res"] = _chunk_stage(module.analysis_chunk, given, chunks, building, timings, record)
+        timings["analysis"] = round(time.monotonic() - started, 6)
+    elif analysis:
         record["stage"] = "analysis"
         started = time.monotonic()
 
@@ -153,10 +188,7 @@ def _stages(module, given, building, timings, record):
             redirect_output(building, f"stdout.{sliceno}.txt", f"stderr.{sliceno}.txt")
 
         def on_done(count):  # for the progress bar of the exmake that started us
-            tmp = os.path.join(building, ".progress.tmp")
-            with open(tmp, "w") as f:
-                f.write(f"{count} {given['slices']}\n")
-            os.rename(tmp, os.path.join(building, ".progress"))
+            write_progress(building, count, given["slices"])
 
         rusages = {}
         result, timings["slices"] = run_slices(given["slices"], work, setup_child, on_done,
@@ -166,12 +198,150 @@ def _stages(module, given, building, timings, record):
         given["analysis_res"] = result
         timings["analysis"] = round(time.monotonic() - started, 6)
     given.setdefault("analysis_res", None)
+    given.setdefault("chunk_res", None)
     if synthesis:
         record["stage"] = "synthesis"
         started = time.monotonic()
         result = _call(synthesis, given)
         timings["synthesis"] = round(time.monotonic() - started, 6)
     return result
+
+
+def write_progress(building, done, total, unit="slices"):
+    """`.progress` ("DONE TOTAL UNIT"), read by exmake.jobrun for the progress bar."""
+    tmp = os.path.join(building, f".progress.tmp-{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(f"{done} {total} {unit}\n")
+    os.rename(tmp, os.path.join(building, ".progress"))
+
+
+def _chunk_stage(analysis_chunk, given, plan, building, timings, record):
+    """chunk_res: analysis_chunk's result for every chunk of the chunked input,
+    in input order; the chunk cache's where it has them, the rest computed in
+    parallel in the job's slices (and stored)."""
+    from exmake import chunkcache
+    path = given["inputs"][plan.input]
+    cap = chunkcache.cap_bytes()
+    cache = chunkcache.ChunkCache(plan.cache) if plan.cache and cap else None  # a cap of 0 keeps nothing
+    pieces, keys = _chunk_keys(analysis_chunk, given, plan, path, cache, timings)
+    # Computing starts first, for the chunks with no entry; the others are
+    # loaded while the slices compute (a fork before the heap grows, too).
+    # One that fails its check on load (torn, evicted meanwhile) is computed
+    # here, after them.
+    missing, stored = {}, {}
+    for key, piece in zip(keys, pieces):
+        if key in missing or key in stored:
+            continue
+        if cache and os.path.exists(cache.path(key)):
+            stored[key] = piece
+        else:
+            missing[key] = piece
+    results, late = {}, {}
+
+    def load():
+        for key, piece in stored.items():
+            found, value = cache.load(key)
+            if found:
+                results[key] = value
+            else:
+                late[key] = piece
+
+    done = len(pieces) - sum(k in missing for k in keys)  # for the progress bar
+    write_progress(building, done, len(pieces), "chunks")
+    computed = _compute_chunks(analysis_chunk, given, path, missing, cache, building, len(pieces), done,
+                               timings, record, load)
+    if late:  # rare: computed in this process, one by one
+        computed.update(_compute_chunks(analysis_chunk, {**given, "slices": 1}, path, late, cache, building,
+                                        len(pieces), done, {}, {}, None, fork=False))
+    results.update(computed)
+    reused = sum(key not in computed for key in keys)
+    record["chunks"] = {"input": plan.input, "size": plan.size, "total": len(pieces), "reused": reused,
+                        "computed": len(pieces) - reused, "bytes": os.path.getsize(path),
+                        "computed_bytes": sum(len(p) for k, p in zip(keys, pieces) if k in computed)}
+    if cache:
+        cache.evict(cap)
+    return [results[key] for key in keys]
+
+
+def _chunk_keys(analysis_chunk, given, plan, path, cache, timings):
+    """The chunks of the chunked input (hints from the cache, refreshed) and
+    their cache keys."""
+    from exmake import chunkcache
+    from exmake.chunks import Sizes, chunk_file
+    sizes = Sizes(plan.size)
+    started = time.monotonic()
+    hints = cache.load_hints(plan.hints, sizes.ident()) if cache else None
+    pieces = chunk_file(path, plan.size, hints)
+    if cache:
+        cache.save_hints(plan.hints, sizes.ident(), os.path.getsize(path), pieces)
+    timings["chunking"] = round(time.monotonic() - started, 6)
+    base = plan.base
+    if "prepare_res" in _parameters(analysis_chunk):
+        # prepare may have read anything (the job's id, the slice count): what
+        # it returned is part of what every chunk's result depends on.
+        from exmake.fs.hashing import hash_bytes
+        from exmake.jobapi import stable_dumps
+        base = chunkcache.chunk_key(base, hash_bytes(stable_dumps(given["prepare_res"])))
+    return pieces, [chunkcache.chunk_key(base, piece.digest) for piece in pieces]
+
+
+def _compute_chunks(analysis_chunk, given, path, missing, cache, building, total, reused, timings, record,
+                    meanwhile, fork=True):
+    """{key: result} of the `missing` chunks ({key: Chunk}), computed in up to
+    `slices` forked workers (or here, without `fork`), each storing what it
+    computed in the cache; `meanwhile()` runs while they work."""
+    if not missing:
+        if meanwhile:
+            meanwhile()
+        return {}
+    from exmake.chunks import chunk_lines, read_range
+    from exmake.jobapi import stable_dumps
+    shares = _shares(list(missing.items()), given["slices"])
+    counter = os.path.join(building, PROGRESS_COUNT)
+    chunk_given = {k: v for k, v in given.items() if k in ("options", "inputs", "deps", "prepare_res")}
+
+    def work(sliceno):
+        done = {}
+        with open(path, "rb") as f, open(counter, "ab") as count:
+            for key, piece in shares[sliceno]:
+                try:
+                    lines = chunk_lines(read_range(f.fileno(), piece.start, piece.end))
+                    value = _call(analysis_chunk, {**chunk_given, "lines": lines})
+                except Exception as exc:
+                    if hasattr(exc, "add_note"):
+                        exc.add_note(f"in the chunk of bytes {piece.start}-{piece.end} of {path}")
+                    raise
+                if cache:
+                    cache.store(key, stable_dumps(value))
+                done[key] = value
+                count.write(b".")
+                count.flush()
+                write_progress(building, reused + os.fstat(count.fileno()).st_size, total, "chunks")
+        return done
+
+    if not fork:
+        return work(0)
+
+    def setup_child(sliceno):
+        redirect_output(building, f"stdout.{sliceno}.txt", f"stderr.{sliceno}.txt")
+
+    rusages = {}
+    results, timings["slices"] = run_slices(len(shares), work, setup_child, format_failure=user_traceback,
+                                            rusages=rusages, meanwhile=meanwhile)
+    record["slice_usage"] = [usage_record(rusages[n], seconds) for n, seconds in enumerate(timings["slices"])]
+    return {key: value for done in results for key, value in done.items()}
+
+
+def _shares(items, slices):
+    """`items` ([(key, Chunk)]) dealt to at most `slices` workers, balanced by
+    bytes (largest first, each to the least loaded)."""
+    count = max(1, min(slices, len(items)))
+    shares, loads = [[] for _ in range(count)], [0] * count
+    for item in sorted(items, key=lambda item: -len(item[1])):
+        n = loads.index(min(loads))
+        shares[n].append(item)
+        loads[n] += len(item[1])
+    return shares
 
 
 def _write_record(building, record):

@@ -43,8 +43,8 @@ def explain(previous, setup):
         reasons += _code_changes(old_step.get("code") or {}, new_step.get("code") or {})
     reasons += _dict_changes("option", old_step.get("options", {}), new_step["options"])
     reasons += _dict_changes("env", old_step.get("env", {}), new_step["env"])
-    for key, label in (("outputs", "declared outputs"), ("slices", "slices")):
-        if old_step.get(key) != new_step[key]:
+    for key, label in (("outputs", "declared outputs"), ("slices", "slices"), ("chunks", "chunks")):
+        if old_step.get(key) != new_step.get(key):
             reasons.append(f"{label} changed")
     reasons += _input_changes(previous.get("inputs", {}), setup["inputs"])
     reasons += _dep_changes(previous.get("deps", {}), setup["deps"])

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from exmake import families, resources
 from exmake.errors import RecipeError, UsageError
+from exmake import chunks as chunking
 from exmake.fs import parsecache
 from exmake.defaults import default_slices
 from exmake.inputs import GLOB_CHARS, expand_input, stat_signature
@@ -28,7 +29,7 @@ TOP_KEYS = ("workdir", "results", "input_dir", "reuse_from", "slices", "default"
 BACKENDS = ("local", "slurm", "torque", "auto")
 USER_PROFILES = os.path.join("~", ".config", "exmake", "profiles.yaml")
 JOB_KEYS = ("run", "method", "inputs", "deps", "options", "outputs", "publish", "env",
-            "resources", "slices", "foreach", "doc")
+            "resources", "slices", "foreach", "doc", "chunks", "chunk_size")
 # Files exmake writes in every job directory; a job may not claim them.
 RESERVED_FILES = ("setup.json", "post.json", "stdout.txt", "stderr.txt")
 MAX_SLICES = 1024
@@ -69,6 +70,8 @@ class Job:
     family: str = None                             # the family (`foreach:`) an instance belongs to
     fanin: dict = field(default_factory=dict)      # local -> [locals in deps], for `FAMILY@*`
     doc: str = None                                # `doc:`, one line for `exmake list`; not in the key
+    chunks: str = None                             # the input whose chunks' results are cached
+    chunk_size: int = 0                            # their target size in bytes (exmake.chunks)
 
     @property
     def kind(self):
@@ -403,7 +406,39 @@ class _RecipeChecker:
                 self.fail(spec.line_of("doc"), f"{where}.doc", "must be one line (a description for `exmake list`)")
         if job.run:
             self._placeholders(job, spec.line_of("run"), where)
+        self._chunks(job, spec, where)
         return job
+
+    def _chunks(self, job, spec, where):
+        """`chunks: INPUT` and `chunk_size:` (see exmake.chunks, exmake.chunkcache)."""
+        functions = job.method.functions if job.method else {}
+        if "chunks" not in spec:
+            if "chunk_size" in spec:
+                self.fail(spec.line_of("chunk_size"), f"{where}.chunk_size", "only a job with `chunks:` has chunks")
+            if "analysis_chunk" in functions:
+                self.fail(spec.line_of("method"), f"{where}.chunks", f"{job.method.label} defines "
+                          "analysis_chunk(), which runs only in a job with `chunks: INPUT`")
+            return
+        line, key, name = spec.line_of("chunks"), f"{where}.chunks", spec["chunks"]
+        if not job.method:
+            self.fail(line, key, "chunks are for job scripts (`method:` with analysis_chunk); "
+                      + ("a shell job's slices cannot be chunked" if job.slices else "this is a shell job"))
+        if not isinstance(name, str) or name not in job.inputs:
+            self.fail(line, key, f"names no input: this job's inputs are {', '.join(job.inputs) or 'none'}")
+        if job.inputs[name].kind != "file":
+            self.fail(line, key, f"input {name!r} is a {'directory' if job.inputs[name].kind == 'dir' else 'glob'}; "
+                      "chunks are cut from one file")
+        if "analysis_chunk" not in functions:
+            self.fail(line, key, f"{job.method.label} defines no analysis_chunk(lines, ...)")
+        if "analysis" in functions:
+            self.fail(line, key, f"{job.method.label} defines analysis() too: a chunked job runs "
+                      "analysis_chunk() instead; keep one")
+        job.chunks, job.chunk_size = name, chunking.DEFAULT_CHUNK_BYTES
+        if "chunk_size" in spec:
+            try:
+                job.chunk_size = chunking.parse_size(spec["chunk_size"])
+            except ValueError as exc:
+                self.fail(spec.line_of("chunk_size"), f"{where}.chunk_size", str(exc))
 
     def _method(self, spec, where):
         value = self._string(spec, "method", f"{where}.method")

@@ -120,13 +120,17 @@ class Reporter:
             progress = task.progress() if hasattr(task, "progress") else None
             if progress is None:
                 continue
-            done, total = progress
+            done, total, *unit = progress  # a chunked job counts chunks
+            unit = unit[0] if unit else "slices"
             bar = self.slice_bars.get(name)
             if bar is None:
                 bar = self.slice_bars[name] = tqdm(
                     total=total, file=self.stream, leave=False, position=len(self.slice_bars) + 1,
-                    ncols=self.bar.ncols, nrows=self.bar.nrows,
-                    bar_format="  {desc} {n_fmt}/{total_fmt} slices |{bar}| {elapsed}", desc=name)
+                    ncols=self.bar.ncols, nrows=self.bar.nrows, unit=unit,
+                    bar_format="  {desc} {n_fmt}/{total_fmt} {unit} |{bar}| {elapsed}", desc=name)
+            if (bar.total, bar.unit) != (total, unit):  # its chunks are known: count them now
+                bar.reset(total=total)
+                bar.unit = unit
             bar.update(done - bar.n)
         self.bar.refresh()
 

@@ -81,6 +81,12 @@ def main(args):
     for where, given in (("--backend ", args.backend), ("EXMAKE_BACKEND=", os.environ.get("EXMAKE_BACKEND"))):
         if given and given not in NAMES:  # before the fast path, which never looks at it
             raise UsageError(f"{where}{given}: choose one of {', '.join(NAMES)}")
+    if os.environ.get("EXMAKE_CHUNK_CACHE_MAX"):  # read by chunked jobs as they end: checked before anything runs
+        from exmake.chunkcache import cap_bytes
+        try:
+            cap_bytes()
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     started = time.monotonic()
     reporter = Reporter(quiet=args.quiet, verbose=args.verbose, enabled=not args.json, progress=args.progress)
     if args.verbose:  # read by the forked job-script runners (exmake.methodrun)

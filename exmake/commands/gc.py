@@ -6,13 +6,15 @@ list, failed or unfinished jobs made since the newest build, and every job
 a kept job depends on (its setup.json `deps`, transitively). Also removed:
 `exmake verify`'s scratch directories in <workdir>/.exmake/verify/, those
 kept on purpose after a job differed or failed included, except one a
-running verify holds. Use --dry-run to see the list first. Never touches
+running verify holds. The chunk cache (<workdir>/.exmake/chunks/) is cut
+to its cap, EXMAKE_CHUNK_CACHE_MAX (default 2G), least recently used
+entries first. Use --dry-run to see the list first. Never touches
 anything outside the workdir.
 """
 
 import os
 
-from exmake import retention
+from exmake import chunkcache, retention
 from exmake.commands import open_workspace
 from exmake.commands.status import survey
 from exmake.errors import ExmakeError, UsageError
@@ -29,6 +31,10 @@ def add_arguments(parser):
 def main(args):
     if args.keep < 0:
         raise UsageError(f"--keep {args.keep}: must be 0 or more")
+    try:
+        cap = chunkcache.cap_bytes()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     ws = open_workspace(args, readonly=args.dry_run)
     try:
         if not os.path.isdir(ws.recipe.workdir):
@@ -51,6 +57,7 @@ def main(args):
             print(f"  {'would remove' if args.dry_run else 'remove'} verify scratch {name:<12} {_size(size)}")
         for name in held:
             print(f"  keep    verify scratch {name} (a verify is running in it)")
+        _chunk_cache(ws, cap, args.dry_run)
         if not args.dry_run:
             ws.jobdirs.clean_stale()  # only reservations recorded as exmake's (see exmake.fs.jobdir)
             retention.empty_trash(os.path.join(ws.jobdirs.meta, "trash"))
@@ -62,6 +69,16 @@ def main(args):
     finally:
         ws.close()
     return 0
+
+
+def _chunk_cache(ws, cap, dry_run):
+    """Cut the chunk cache to its cap (no build is running: every temporary file is a killed writer's)."""
+    cache = chunkcache.ChunkCache(chunkcache.cache_dir(ws.jobdirs.meta))
+    removed, freed, kept, kept_bytes = cache.evict(cap, dry_run=dry_run, all_tmp=True)
+    if removed or kept:
+        verb = "would remove" if dry_run else "remove"
+        print(f"  {verb} {removed} of {removed + kept} chunk cache entries, {_size(freed)} "
+              f"(keeping {_size(kept_bytes)}; cap {_size(cap)}, {chunkcache.CAP_ENV})")
 
 
 def _size(n):

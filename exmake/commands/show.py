@@ -143,6 +143,8 @@ def _print(doc):
         print(f"log      {show_path(os.path.join(path, 'stderr.txt'))}")
     for line in usage_lines(post.get("usage")):
         print(line)
+    if post.get("chunks"):
+        print(chunks_line(post["chunks"]))
     for rel, digest in post.get("outputs", []):
         print(f"output   {rel}  {digest[:22]}")
     for sub in post.get("subjobs", []):  # children its job script built (job.build)
@@ -196,3 +198,18 @@ def usage_lines(usage):
     lines = [f"used     {text(usage)}  cores {usage.get('cores', 1)}{limit}"]
     lines += [f"  slice {n:<3} {text(u)}" for n, u in enumerate(usage.get("slices", []))]
     return lines
+
+
+def chunks_line(chunks):
+    """A chunked job's chunks: how many were reused from the chunk cache and computed."""
+    return (f"chunks   {chunks['total']} of input {chunks['input']} (target {_bytes(chunks['size'])}): "
+            f"{chunks['reused']} reused, {chunks['computed']} computed "
+            f"({_bytes(chunks['computed_bytes'])} of {_bytes(chunks['bytes'])})")
+
+
+def _bytes(n):
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"

@@ -29,7 +29,12 @@ post.json (format 1), written last:
                    (sliced jobs)},
      "subjobs": the children a job script ran or reused with `job.build`
         (absent when none): [{"name", "jobid", "path", "key",
-        "state": "built" | "reused"}, ...] (see exmake.jobapi)}
+        "state": "built" | "reused"}, ...] (see exmake.jobapi),
+     "chunks": a chunked job's chunks (absent for other jobs):
+        {"input": the chunked input's name, "size": target chunk bytes,
+         "total": chunks, "reused": results found in the chunk cache,
+         "computed": total - reused, "bytes": the input's size,
+         "computed_bytes": the bytes of the chunks computed}}
 
 A record is checked when it is read: one of another format, or missing a
 field a reader relies on, reads as None, exactly like a missing one, so a
@@ -76,6 +81,8 @@ def make_post(jobid, ok, exit_code, signal_name, reason, record, start, duration
         post["usage"] = usage
     if record and record.get("subjobs"):  # children a job script built (exmake.jobapi's job.build)
         post["subjobs"] = record["subjobs"]
+    if record and record.get("chunks"):
+        post["chunks"] = record["chunks"]
     return post
 
 

@@ -36,14 +36,17 @@ class SliceFailed(Exception):
         self.sliceno, self.reason, self.exception, self.traceback = sliceno, reason, exception, tb
 
 
-def run_slices(n, work, setup_child=None, on_done=None, format_failure=None, rusages=None):
+def run_slices(n, work, setup_child=None, on_done=None, format_failure=None, rusages=None, meanwhile=None):
     """([work(0), ..., work(n-1)], [seconds per slice]) computed in n forked processes.
 
     `setup_child(sliceno)` runs first in each child (redirect output, limits);
     `on_done(count)` runs in the parent each time a slice has finished;
     `format_failure(exc)` is the traceback text of a slice's exception
     (default: the whole traceback); `rusages`, a dict, gets each finished
-    slice's wait4 rusage (what it and what it reaped used) by slice number.
+    slice's wait4 rusage (what it and what it reaped used) by slice number;
+    `meanwhile()` runs in the parent once every worker is forked, before
+    their results are collected (a worker that finishes first waits on its
+    pipe); if it raises, the workers are killed.
     """
     workers = {}  # read fd -> _Worker
     try:
@@ -57,6 +60,8 @@ def run_slices(n, work, setup_child=None, on_done=None, format_failure=None, rus
             finally:
                 os.close(write_fd)  # EOF then means "done"
             workers[read_fd] = _Worker(sliceno, pid, read_fd)
+        if meanwhile:
+            meanwhile()
         finished = _collect(workers, on_done)
     except BaseException:
         _kill_all(workers.values())

@@ -114,3 +114,26 @@ def _words(text):
     """The recipe's tokenisation: runs of letters and apostrophes, not apostrophes alone."""
     cleaned = "".join(c if c.isalpha() or c == "'" else " " for c in text.lower())
     return [w for w in cleaned.split() if w.strip("'")]
+
+
+def test_chunked_word_count_reuses_all_but_the_grown_chunk(recipes_copy):
+    where = recipes_copy / "chunks"
+    psalms = recipes_copy / "data/kjv/psalms.txt"
+
+    def unix():
+        return subprocess.run(["bash", "-c", "tr -cs A-Za-z '\\n' < \"$1\" | tr A-Z a-z | grep . | sort | uniq -c",
+                               "-", str(psalms)], capture_output=True, env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"},
+                              check=True).stdout
+
+    def chunks():
+        return json.loads((where / "work/count-LATEST/post.json").read_text())["chunks"]
+
+    exmake(where)
+    first = chunks()
+    assert first["computed"] == first["total"] > 20
+    assert (where / "results/psalms-counts.txt").read_bytes() == unix()
+    with open(psalms, "a") as f:
+        f.write("Ps151:1 Praise ye the LORD, all ye chunks.\n")
+    exmake(where)
+    assert chunks()["computed"] == 1 and chunks()["reused"] == first["total"] - 1
+    assert (where / "results/psalms-counts.txt").read_bytes() == unix()
