@@ -51,6 +51,8 @@ def read_environ(stdin):
         raise UsageError(f"environ ({where}): more than {MAX_ENVIRON_BYTES >> 20} MiB")
     try:
         environ = json.loads(text)
+    except RecursionError:
+        raise UsageError(f"environ ({where}) is nested too deeply") from None
     except ValueError as exc:
         problem = f"line {exc.lineno} column {exc.colno}: {exc.msg}" if hasattr(exc, "lineno") else str(exc)
         raise UsageError(f"environ ({where}) is not JSON: {problem}") from None
@@ -84,6 +86,10 @@ def apply_environ(recipe, environ):
         problem = _json_problem(value)
         if problem:
             raise UsageError(f"environ: options.{option}: {problem}")
+        if not job.method and option not in job.options:  # a job script checks its own below
+            known = ", ".join(sorted(job.options)) or "none"
+            raise UsageError(f"environ: options.{option}: job {name} has no such option (its options: {known})"
+                             f"{suggest(option, job.options)}")
     if given:
         merged = {**job.options, **given}
         if job.method:
@@ -125,5 +131,6 @@ def _failure(outcome, post):
 
 def render(document, markers):
     """The text to print: one JSON document, with sio-batch's markers if asked."""
-    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)
-    return f"{BEGIN_MARKER}\n{text}\n{END_MARKER}\n" if markers else text + "\n"
+    if markers:  # as sio-batch prints it: the document on the one line between the markers
+        return f"{BEGIN_MARKER}\n{json.dumps(document, sort_keys=True, ensure_ascii=False)}\n{END_MARKER}\n"
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

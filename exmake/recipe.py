@@ -196,7 +196,14 @@ class _RecipeChecker:
         # every build, which then never settles); a directory input skips them.
         # Not when one holds the recipe's own directory (`workdir: .`).
         self.forbidden_inputs = [(label, top) for label, top in zip(("workdir", "results directory"), self.not_inputs)
-                                 if not _inside(os.path.realpath(self.input_root), top)]
+                                 if not _inside(os.path.realpath(self.root), top)]
+        for label, top in self.forbidden_inputs:  # inputs named from inside what builds write: never settles
+            if _inside(os.path.realpath(self.input_root), top):
+                if self.input_override is not None:
+                    raise UsageError(f"--input-dir {self.input_override}: inside the {label} {top}: "
+                                     "what a build writes cannot be its input")
+                self.fail(data.line_of("input_dir"), "input_dir", f"{self.input_root} is inside the {label} "
+                          f"{top}: what a build writes cannot be its input")
         try:
             expanded = families.expand(jobs_map, self.input_root)  # its globs and files name data, as inputs do
         except families.FamilyError as exc:

@@ -29,6 +29,7 @@ import os
 from exmake.build import Build, BuildOptions
 from exmake.errors import UsageError
 from exmake.fs.atomic import read_json
+from exmake.fs.jobdir import JOBID_RE
 from exmake.fs.records import POST, check_post
 from exmake.inputs import expand_input
 from exmake.method import MethodError, load_method
@@ -65,6 +66,7 @@ def run_subjob(request, cores=1):
         ws.recipe.jobs, ws.recipe.default, ws.recipe.families = {job.name: job}, [job.name], {}
         build = Build(ws, BuildOptions(cores), Reporter(enabled=False))
         build.rebuilder.external.update({(job.name, local): outcome for local, outcome in deps.items()})
+        _refuse_a_cycle(ws, job, build, request.get("parent"))
         outcome = build.run([job.name])[job.name]
         post = ws.jobdirs.read_post(outcome.jobid) if outcome.jobid and outcome.state == "failed" else None
         return result_record(job.name, outcome, build.keys.get(job.name), post)
@@ -92,6 +94,10 @@ def make_job(recipe, request):
     if name in recipe.jobs:
         raise UsageError(f"subjob name {name!r} is a job of the recipe; give job.build another name=")
     job = Job(name=name, line=0, method=method, options=options, slices=recipe.slices)
+    # The child runs in its parent's environment, so the parent's `env:` is
+    # part of what the child is: in its key (two parents that differ only in
+    # env: must not share one child).
+    job.env = _parent_env(recipe, request.get("parent"))
     job.inputs = {local: _input(recipe, local, path) for local, path in request["inputs"].items()}
     deps = {local: _dependency(local, path, recipe.workdir) for local, path in request["deps"].items()}
     job.external = {local: path for local, path in request["deps"].items()}
@@ -105,12 +111,43 @@ def _script_name(method):
     return os.path.splitext(os.path.basename(method))[0]
 
 
+ANCESTORS_ENV = "EXMAKE_SUBJOB_KEYS"   # the keys of the jobs building this one, ':'-separated
+
+
+def _refuse_a_cycle(ws, job, build, parent):
+    """A subjob with the key of a job that is building it would wait for ever
+    on that job's key lock: refuse it at once. The chain of ancestors' keys
+    goes down to the child's own processes in the environment."""
+    setup = read_json(os.path.join(ws.recipe.workdir, parent, "setup.json")) \
+        if isinstance(parent, str) and JOBID_RE.match(parent) else None
+    ancestors = [k for k in os.environ.get(ANCESTORS_ENV, "").split(":") if k]
+    if isinstance(setup, dict) and isinstance(setup.get("key"), str):
+        ancestors.append(setup["key"])
+    verdict = build.rebuilder.decide(job, {}, False)
+    if verdict.key and verdict.key in ancestors:
+        raise UsageError(f"subjob {job.name} would build itself: a job that is building it "
+                         "(its parent or an ancestor) has the same script, options, inputs and deps")
+    os.environ[ANCESTORS_ENV] = ":".join(ancestors)
+
+
+def _parent_env(recipe, parent):
+    """The `env:` of the job whose script asks for the subjob, from its setup record."""
+    if not isinstance(parent, str) or not JOBID_RE.match(parent):
+        return {}
+    setup = read_json(os.path.join(recipe.workdir, parent, "setup.json")) or {}
+    env = (setup.get("step") or {}).get("env") if isinstance(setup, dict) else None
+    return dict(env) if isinstance(env, dict) else {}
+
+
 def _input(recipe, local, path):
     if not isinstance(path, str):
         raise UsageError(f"subjob: inputs.{local} must be one file or directory")
+    real = os.path.realpath(path)
     for top in (recipe.workdir, recipe.results):
-        if os.path.realpath(path).startswith(os.path.realpath(top) + os.sep):
-            raise UsageError(f"subjob: inputs.{local}: {path} is inside {top}: give a job as deps= instead")
+        top = os.path.realpath(top)
+        if real == top or real.startswith(top + os.sep) or top.startswith(real.rstrip(os.sep) + os.sep):
+            raise UsageError(f"subjob: inputs.{local}: {path} is, holds or is inside {top}: "
+                             "give a job as deps= instead")
     try:
         return expand_input(recipe.input_dir or recipe.root, local, path, 0)
     except ValueError as exc:

@@ -118,7 +118,23 @@ def test_markers(project):
     proc = batch(project, '{"job": "words"}', "--markers")
     lines = proc.stdout.splitlines()
     assert lines[0] == "--- BEGIN ENVIRON ---" and lines[-1] == "--- END ENVIRON ---"
-    assert json.loads("\n".join(lines[1:-1]))["result"] == "SUCCESS"
+    # As sio-batch prints it: the document on the one line between the markers (review of issue 17).
+    assert len(lines) == 3 and json.loads(lines[1])["result"] == "SUCCESS"
+
+
+def test_a_deeply_nested_environ_is_one_clean_error(project):
+    make(project)
+    proc = batch(project, '{"job": "count", "x": ' + "[" * 100000 + "]" * 100000 + "}", expect=2)
+    assert "nested too deeply" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (project.root / "work").exists()
+
+
+def test_an_option_a_shell_job_does_not_have_is_refused(project):
+    """Review of issue 17: a misspelt option ran the recipe's value under a new key, and said SUCCESS."""
+    make(project)
+    proc = batch(project, '{"job": "words", "options": {"unknown": 1}}', expect=2)
+    assert "options.unknown" in proc.stderr and "no such option" in proc.stderr
+    assert not (project.root / "work").exists()
 
 
 def test_a_failing_command_is_data_and_exit_0(project):

@@ -93,6 +93,18 @@ def test_input_dir_that_is_not_a_directory_is_one_error_and_writes_nothing(proje
     assert not (project.root / "work").exists()
 
 
+def test_an_input_dir_inside_the_workdir_is_refused(project):
+    """Review of issue 17: it turned off the guard, and a job took its own output as input."""
+    make(project)
+    (project.root / "work").mkdir()
+    result = project.run("--input-dir", "work", expect=2)
+    assert "inside the workdir" in result.err
+    project.recipe(RECIPE.replace("input_dir: data", "input_dir: work"))
+    result = project.run(expect=2)
+    assert "input_dir" in result.err and "inside the workdir" in result.err
+    assert os.listdir(project.root / "work") == []
+
+
 def test_input_dir_option_that_is_not_a_directory_is_a_usage_error(project):
     make(project)
     result = project.run("--input-dir", "nowhere", expect=2)

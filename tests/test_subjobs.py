@@ -264,3 +264,58 @@ def test_a_kill_at_any_instant_loses_no_child_its_parent_had(project):
         assert not had & ran_again, (given, had, ran_again)
         n = 4 + given
         assert project.read("results/total.txt") == f"{sum(range(n)) * 100 + 3 * n}\n"
+
+
+def test_parents_that_differ_only_in_env_do_not_share_a_child(project):
+    """Review of issue 17 (wrong reuse): a child runs in its parent's
+    environment, so the parent's `env:` is in the child's key."""
+    project.recipe("""\
+        jobs:
+          pa: {method: p.py, env: {MODE: a}}
+          pb: {method: p.py, env: {MODE: b}}
+    """)
+    project.write("p.py", """\
+        def synthesis(job):
+            return job.build("kid.py").load()
+    """)
+    project.write("kid.py", """\
+        import os
+
+        def synthesis():
+            return os.environ["MODE"]
+    """)
+    run(project, "pa")
+    run(project, "pb")
+    from exmake.methodrun import read_record  # noqa: F401  (the parents' results, as they saved them)
+    import pickle
+    results = {p: pickle.load(open(project.root / "work" / f"{p}-1" / "result.pickle", "rb")) for p in ("pa", "pb")}
+    assert results == {"pa": "a", "pb": "b"}
+    assert post(project, "pb-1")["subjobs"][0]["state"] == "built"
+
+
+def test_a_child_that_would_build_itself_fails_at_once(project):
+    """Review of issue 17: it waited for ever on the key lock its own parent held."""
+    project.recipe("jobs:\n  top: {method: top.py}\n")
+    project.write("top.py", """\
+        options = {"i": 1}
+
+        def synthesis(job, options):
+            return job.build("top.py", options={"i": options["i"]}, name="top2").load()
+    """)
+    project.write("top2.py", "")
+    result = run(project, expect=1)
+    assert "would build itself" in result.out + result.err
+
+
+def test_the_workdir_or_a_directory_holding_it_is_no_child_input(project):
+    """Review of issue 17: the child hashed the index and the running parent's own directory."""
+    project.recipe("jobs:\n  p: {method: p.py}\n")
+    project.write("p.py", """\
+        import os
+
+        def synthesis(job):
+            return job.build("kid.py", inputs={"d": os.path.dirname(job.path)}).load()
+    """)
+    project.write("kid.py", "def synthesis():\n    return 1\n")
+    result = run(project, expect=1)
+    assert "give a job as deps= instead" in result.out + result.err
