@@ -122,10 +122,15 @@ class ChunkCache:
             _unlink(path)
             return False, None
         try:
+            value = pickle.loads(payload)
+        except Exception:  # a class moved or renamed since (a library upgraded): a miss, computed again
+            _unlink(path)
+            return False, None
+        try:
             os.utime(path)
         except OSError:
             pass
-        return True, pickle.loads(payload)
+        return True, value
 
     def store(self, key, payload):
         """Write the entry of `key` (payload: pickled bytes) under a temporary

@@ -32,6 +32,7 @@ out. Set EXMAKE_TRACEBACK=full in exmake's environment to keep them (when
 the failure is exmake's own, the frames shown are not the script's).
 """
 
+import copy
 import importlib
 import importlib.util
 import json
@@ -207,6 +208,10 @@ def _stages(module, given, building, timings, record, chunks=None):
     return result
 
 
+class ChunkChanged(Exception):
+    """The chunked input changed between chunking and computing a chunk."""
+
+
 def write_progress(building, done, total, unit="slices"):
     """`.progress` ("DONE TOTAL UNIT"), read by exmake.jobrun for the progress bar."""
     tmp = os.path.join(building, f".progress.tmp-{os.getpid()}")
@@ -256,11 +261,18 @@ def _chunk_stage(analysis_chunk, given, plan, building, timings, record):
     results.update(computed)
     reused = sum(key not in computed for key in keys)
     record["chunks"] = {"input": plan.input, "size": plan.size, "total": len(pieces), "reused": reused,
-                        "computed": len(pieces) - reused, "bytes": os.path.getsize(path),
+                        "computed": len(pieces) - reused, "bytes": pieces[-1].end if pieces else 0,
                         "computed_bytes": sum(len(p) for k, p in zip(keys, pieces) if k in computed)}
     if cache:
         cache.evict(cap)
-    return [results[key] for key in keys]
+    # Equal chunks have one result; each position gets its own object, as each
+    # slice of a plain analysis does (a synthesis that adds into chunk_res[0]
+    # must not count a repeated chunk twice).
+    seen, chunk_res = set(), []
+    for key in keys:
+        chunk_res.append(copy.deepcopy(results[key]) if key in seen else results[key])
+        seen.add(key)
+    return chunk_res
 
 
 def _chunk_keys(analysis_chunk, given, plan, path, cache, timings):
@@ -272,10 +284,12 @@ def _chunk_keys(analysis_chunk, given, plan, path, cache, timings):
     started = time.monotonic()
     hints = cache.load_hints(plan.hints, sizes.ident()) if cache else None
     pieces = chunk_file(path, plan.size, hints)
-    if cache:
-        cache.save_hints(plan.hints, sizes.ident(), os.path.getsize(path), pieces)
+    if cache:  # the size that was chunked, not the file's now: a growing log's last chunk may end mid-line
+        cache.save_hints(plan.hints, sizes.ident(), pieces[-1].end if pieces else 0, pieces)
     timings["chunking"] = round(time.monotonic() - started, 6)
-    base = plan.base
+    # The chunked input's path is what analysis_chunk may see of it besides its
+    # lines (`inputs.X`): part of what every chunk's result depends on.
+    base = chunkcache.chunk_key(plan.base, "path:" + str(path))
     if "prepare_res" in _parameters(analysis_chunk):
         # prepare may have read anything (the job's id, the slice count): what
         # it returned is part of what every chunk's result depends on.
@@ -295,6 +309,7 @@ def _compute_chunks(analysis_chunk, given, path, missing, cache, building, total
             meanwhile()
         return {}
     from exmake.chunks import chunk_lines, read_range
+    from exmake.fs.hashing import hash_bytes
     from exmake.jobapi import stable_dumps
     shares = _shares(list(missing.items()), given["slices"])
     counter = os.path.join(building, PROGRESS_COUNT)
@@ -304,8 +319,11 @@ def _compute_chunks(analysis_chunk, given, path, missing, cache, building, total
         done = {}
         with open(path, "rb") as f, open(counter, "ab") as count:
             for key, piece in shares[sliceno]:
+                data = read_range(f.fileno(), piece.start, piece.end)
+                if hash_bytes(data) != piece.digest:  # rewritten since it was chunked: nothing may be stored
+                    raise ChunkChanged(f"{path} changed while the job ran (bytes {piece.start}-{piece.end})")
                 try:
-                    lines = chunk_lines(read_range(f.fileno(), piece.start, piece.end))
+                    lines = chunk_lines(data)
                     value = _call(analysis_chunk, {**chunk_given, "lines": lines})
                 except Exception as exc:
                     if hasattr(exc, "add_note"):

@@ -26,6 +26,16 @@ def test_an_entry_round_trips(tmp_path):
     assert os.path.isfile(tmp_path / "chunks" / "ab" / KEY)
 
 
+def test_a_sound_entry_that_no_longer_unpickles_is_a_miss(tmp_path):
+    """Review of issue 16: a class moved or renamed since (a library upgraded)
+    made every build fail; the entry is a miss, and goes."""
+    cache = ChunkCache(str(tmp_path / "chunks"))
+    payload = pickle.dumps(Counter(a=1)).replace(b"collections", b"gone_module")  # names a module that is not there
+    cache.store(KEY, payload)
+    assert cache.load(KEY) == (False, None)
+    assert not os.path.exists(tmp_path / "chunks" / "ab" / KEY)
+
+
 @pytest.mark.parametrize("damage", ["truncate", "flip", "other key", "no header"])
 def test_a_damaged_entry_is_a_miss_and_is_removed(tmp_path, damage):
     cache = ChunkCache(str(tmp_path / "chunks"))

@@ -342,3 +342,96 @@ def test_a_torn_entry_is_computed_again(project):
     chunks, text, _ = build(project, "-B")
     assert chunks["computed"] == 1 and chunks["reused"] == chunks["total"] - 1
     assert text == "".join(lines).upper()
+
+
+# -- review of issue 16 ---------------------------------------------------------
+
+PLAIN = RECIPE.replace('    options: {mark: ""}\n', "")  # for job scripts that take no option
+
+def test_equal_chunks_each_get_their_own_result_object(project, tmp_path):
+    """A synthesis that adds into chunk_res[0] counted a repeated chunk twice:
+    equal chunks shared one object (a plain analysis gives each slice its own)."""
+    block = "x aa bb cc\n" * 4000  # periodic text: content-defined cuts repeat, and so do the chunks
+    script = """\
+from collections import Counter
+
+
+def analysis_chunk(lines):
+    return Counter(w for line in lines for w in line.split())
+
+
+def synthesis(chunk_res, job):
+    for c in chunk_res:  # touch each result once: a shared object is touched more than once
+        c["__visits__"] += 1
+    job.json_save({"chunks": len(chunk_res), "visits": [c["__visits__"] for c in chunk_res],
+                   "distinct": len({c_key for c_key in map(lambda c: tuple(sorted(c.items())), chunk_res)})},
+                  "meta.json")
+"""
+    make(project, [], script=script, recipe=PLAIN.replace("chunk_size: 16K", "chunk_size: 4K"))
+    project.write("data/log.txt", block, dedent=False)
+    project.run("-q", expect=0)
+    meta = json.loads(project.read("work/upper-LATEST/meta.json"))
+    assert meta["chunks"] > meta["distinct"]  # the text did give equal chunks
+    assert meta["visits"] == [1] * meta["chunks"]
+
+
+def test_the_chunked_inputs_path_is_in_the_key(project):
+    """analysis_chunk may see inputs.X: renaming the file reused results that named it."""
+    script = """\
+import os
+
+
+def analysis_chunk(lines, inputs):
+    return [os.path.basename(inputs.text) + ": " + line for line in lines if "ERROR" in line]
+
+
+def synthesis(chunk_res, job):
+    with job.open("errors.txt", "w") as f:
+        for lines in chunk_res:
+            f.writelines(lines)
+"""
+    make(project, ["ok\n", "ERROR bad\n"] * 50, script=script, recipe=PLAIN.replace("data/log.txt", "data/a.log"))
+    os.rename(project.root / "data/log.txt", project.root / "data/a.log")
+    project.run("-q", expect=0)
+    assert project.read("work/upper-LATEST/errors.txt").startswith("a.log: ERROR")
+    os.rename(project.root / "data/a.log", project.root / "data/b.log")
+    project.recipe(PLAIN.replace("data/log.txt", "data/b.log"))
+    project.run("-q", expect=0)
+    assert project.read("work/upper-LATEST/errors.txt").startswith("b.log: ERROR")
+
+
+def test_an_input_rewritten_while_chunks_compute_stores_nothing_under_the_old_bytes(project, tmp_path):
+    """The job failed ("changed while the job ran"), but the chunks it computed
+    from the new bytes were stored under the old bytes' keys, and came back
+    when the file was reverted."""
+    lines = log_lines(3000, 7)
+    script = """\
+import os
+
+options = {"mark": ""}
+flag = os.path.join(os.environ["REWRITE_DIR"], "rewrite-once")
+
+
+def analysis_chunk(lines, options, inputs):
+    if os.path.exists(flag):  # the first chunk computed rewrites the input in place, same size
+        os.unlink(flag)
+        with open(inputs.text, "r+") as f:
+            text = f.read()
+            f.seek(0)
+            f.write(text.replace("lorem", "LOREM"))
+    return os.getpid(), [options["mark"] + line for line in lines]  # as read: a rewrite shows
+
+
+def synthesis(chunk_res, job):
+    with job.open("upper.txt", "w") as f:
+        for _, lines in chunk_res:
+            f.writelines(lines)
+    job.json_save({"chunks": len(chunk_res), "pids": []}, "meta.json")
+"""
+    make(project, lines, script=script, recipe=RECIPE.replace("slices: 2", "slices: 1"))
+    env = {"REWRITE_DIR": str(project.root)}
+    (project.root / "rewrite-once").write_text("")
+    project.run("-q", expect=1, env=env)   # the input changed while the job ran
+    project.write("data/log.txt", "".join(lines), dedent=False)  # back to what was chunked
+    project.run("-q", expect=0, env=env)
+    assert project.read("work/upper-LATEST/upper.txt") == "".join(lines)
