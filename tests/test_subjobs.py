@@ -286,7 +286,6 @@ def test_parents_that_differ_only_in_env_do_not_share_a_child(project):
     """)
     run(project, "pa")
     run(project, "pb")
-    from exmake.methodrun import read_record  # noqa: F401  (the parents' results, as they saved them)
     import pickle
     results = {p: pickle.load(open(project.root / "work" / f"{p}-1" / "result.pickle", "rb")) for p in ("pa", "pb")}
     assert results == {"pa": "a", "pb": "b"}
