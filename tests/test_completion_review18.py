@@ -71,3 +71,14 @@ def test_zsh_finds_names_after_an_escaped_directory(project, tmp_path):
     assert "exmake" in script(project, "zsh")
     zsh_tab(project, env, "exmake -C my\\ dir show al", "show alpha ")
     zsh_tab(project, env, "exmake -C 'my dir' show al", "show alpha ")
+
+
+def test_doc_with_a_control_character_is_an_error_naming_file_line_and_key(project):
+    for doc, shown in (('"a\\rb"', "'\\r'"), ('"x\\x1b]0;pwned-title\\x07y"', "'\\x1b'"), ('"tab\\there"', "'\\t'"),
+                       ('"del\\x7f"', "'\\x7f'"), ('"c1\\x9b2J"', "'\\x9b'")):
+        project.recipe(f'jobs:\n  a:\n    run: "true"\n    doc: {doc}\n')
+        result = project.run("list", expect=2)
+        assert result.out == ""
+        assert f"Exmakefile:4: jobs.a.doc: holds the control character {shown}" in result.err, (doc, result.err)
+    project.recipe('jobs:\n  a:\n    run: "true"\n    doc: "plain — text, ünïcode"\n')
+    assert project.run("list", expect=0).out == "a  plain — text, ünïcode\n"
