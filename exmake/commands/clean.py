@@ -9,8 +9,8 @@ directory left empty goes with them.
 index and the build log. The workdir is first renamed aside, then deleted,
 so a kill halfway never leaves a half-deleted job directory that a later
 build could take for a finished one. Only a workdir that holds nothing
-but exmake's own entries (job directories, -LATEST links, .exmake/, .tmp-*
-leftovers) and only jobs of this recipe is deleted: one that holds the
+but exmake's own entries (job directories, -LATEST links, .exmake/,
+.batch/, .tmp-* leftovers) and only jobs of this recipe is deleted: one that holds the
 recipe (`workdir: .`), a user's files (`workdir: ../mydata`), another
 project (`workdir: ../B`) or another recipe's jobs (two recipes sharing a
 workdir) is refused with exit 2, naming what is in the way; `exmake gc`
@@ -98,6 +98,7 @@ def _remove_link(link):
     return link
 
 
+OWN_DIRS = (".exmake", ".batch")   # the index and locks; a cluster build's scripts (exmake.cluster)
 _LATEST_RE = re.compile(rf"^{JOB_NAME_PATTERN}-{LATEST}$")
 
 
@@ -119,7 +120,7 @@ def _check_deletable(ws):
     foreign, others = [], set()
     for entry in listing(workdir):
         path = os.path.join(workdir, entry)
-        if entry == ".exmake" and os.path.isdir(path) and not os.path.islink(path):
+        if entry in OWN_DIRS and os.path.isdir(path) and not os.path.islink(path):
             continue
         if entry.startswith(".tmp-") or (_LATEST_RE.match(entry) and os.path.islink(path)):
             continue
