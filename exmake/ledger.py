@@ -21,8 +21,8 @@ import os
 import time
 
 from exmake.fs.durable import sync_filesystem
-from exmake.fs.jobdir import JOBID_RE
-from exmake.fs.publish import links_into, publish, unpublish
+from exmake.fs.jobdir import JOBID_RE, LATEST
+from exmake.fs.publish import publish, unpublish
 
 COMMIT_INTERVAL_S = 0.25   # the longest a finished job waits to be indexed while others run
 COMMIT_MAX_JOBS = 500      # and the most that wait
@@ -90,24 +90,65 @@ class Ledger:
             for *_, release in batch:
                 release()
 
-    def prune(self):
+    def prune(self, every=False):
         """Remove the published results of this recipe's jobs that are no longer
         in it (a job taken out, a family value that went away) or no longer
         publish that path (its `publish:` entry renamed or dropped); returns
-        [(link, job name)]. A link to a job another recipe made (two recipes
-        may share a workdir and a results directory) is not this one's to remove."""
+        [(link, job name)]. `every` (exmake clean): all of this recipe's
+        results, and those into job directories gone if the name is this
+        recipe's. A link to a job another recipe made (two recipes may share a
+        workdir and a results directory) is not this one's to remove.
+
+        Only links `publish:` could have made are candidates: the results
+        directory may contain the workdir (`results: .`), so the walk never
+        enters the workdir, a directory holding `.exmake/`, or a job directory
+        (their deps/ links and a job's own symlink outputs are the job's), and
+        never touches a `-LATEST` link. Recipes are compared by real path, so
+        a build through a symlinked path knows its own jobs."""
         recipe = self.ws.recipe
         if not os.path.isdir(recipe.results):
             return []
+        workdir = os.path.realpath(recipe.workdir)
+        ours = os.path.realpath(recipe.path)
+        tops = {os.path.abspath(recipe.workdir), workdir}
+
+        def private(path):
+            # Not publish's to look into: the workdir, another recipe's workdir,
+            # a job directory (by real path: also through a symlink).
+            real = os.path.realpath(path)
+            return (real == workdir or os.path.basename(real) == ".exmake"
+                    or os.path.isdir(os.path.join(real, ".exmake"))
+                    or (JOBID_RE.match(os.path.basename(real)) is not None
+                        and os.path.isfile(os.path.join(real, "setup.json"))))
+
+        def candidates():
+            for dirpath, dirnames, filenames in os.walk(recipe.results):  # symlinks not followed
+                entries = dirnames + filenames
+                dirnames[:] = [d for d in dirnames if not private(os.path.join(dirpath, d))]
+                for entry in entries:
+                    link = os.path.join(dirpath, entry)
+                    if os.path.islink(link) and not entry.endswith(f"-{LATEST}"):
+                        yield link
+
         gone = []
-        for link, jobid in links_into(recipe.results, recipe.workdir):
-            match = JOBID_RE.match(jobid)
-            job = recipe.jobs.get(match.group(1)) if match else None
-            if not match or (job is not None and os.path.relpath(link, recipe.results) in job.publish):
+        for link in candidates():
+            target = os.path.normpath(os.path.join(os.path.dirname(link), os.readlink(link)))
+            jobid = next((os.path.relpath(t, top).split(os.sep)[0] for t in (target, os.path.realpath(link))
+                          for top in tops if t.startswith(top + os.sep)), None)
+            match = JOBID_RE.match(jobid) if jobid else None
+            if not match:
                 continue
-            setup = self.ws.jobdirs.read_setup(jobid)
-            if setup is None or setup.get("recipe") != recipe.path:
+            job = recipe.jobs.get(match.group(1))
+            if not every and job is not None and os.path.relpath(link, recipe.results) in job.publish:
                 continue
+            if every and not os.path.lexists(self.ws.jobdirs.path(jobid)):
+                if job is None:
+                    continue
+            else:
+                setup = self.ws.jobdirs.read_setup(jobid)
+                if setup is None or not isinstance(setup.get("recipe"), str) \
+                        or os.path.realpath(setup["recipe"]) != ours:
+                    continue
             unpublish(recipe.results, link)
             gone.append((link, match.group(1)))
         return gone

@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from exmake import families, resources
@@ -411,6 +412,12 @@ class _RecipeChecker:
             job.doc = self._string(spec, "doc", f"{where}.doc").strip()
             if "\n" in job.doc:
                 self.fail(spec.line_of("doc"), f"{where}.doc", "must be one line (a description for `exmake list`)")
+            # `exmake list` prints it to a terminal: \r, ESC sequences (a title, a
+            # cleared screen), DEL and C1 controls would act there, not show.
+            bad = next((c for c in job.doc if unicodedata.category(c) == "Cc"), None)
+            if bad is not None:
+                self.fail(spec.line_of("doc"), f"{where}.doc",
+                          f"holds the control character {bad!r}; a description is plain text")
         if job.run:
             self._placeholders(job, spec.line_of("run"), where)
         self._chunks(job, spec, where)

@@ -110,3 +110,42 @@ def test_it_refuses_a_slurm_conf_it_did_not_write(suite_cluster, tmp_path):
     assert "was not written by local-slurm-start; not touching it" in result.stderr
     assert (cluster / "slurm.conf").read_text() == FOREIGN_CONF
     assert sorted(os.listdir(cluster)) == ["slurm.conf"]  # nothing else made, nothing started
+
+
+def daemons_of(cluster):
+    """{pid: comm} of every live slurmctld, slurmd and munged whose command line names `cluster`'s files."""
+    names = {f"{cluster}/slurm.conf", f"--socket={cluster}/munge/munge.socket.2"}
+    found = {}
+    for entry in os.listdir("/proc"):
+        try:
+            args = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace").split("\0")
+            comm = open(f"/proc/{entry}/comm").read().strip()
+            state = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if comm in ("slurmctld", "slurmd", "munged") and state != "Z" and names & set(args):
+            found[int(entry)] = comm
+    return found
+
+
+def test_its_own_daemons_are_known_without_their_pidfiles_or_records(suite_cluster, tmp_path):
+    """Review of issue 18: with run/ (the daemons' pidfiles) deleted a start started a second set
+    on the same state dir; with started/ deleted, stop left its own daemons running."""
+    cluster = tmp_path / "cluster"
+    env = {"EXMAKE_SLURM_DIR": str(cluster), "SLURM_CONF": str(cluster / "slurm.conf")}
+    try:
+        run([str(START)], env)
+        first = daemons_of(cluster)
+        assert sorted(first.values()) == ["munged", "slurmctld", "slurmd"]
+        shutil.rmtree(cluster / "run")
+        again = run([str(START)], env).stdout
+        assert "started" not in again, again
+        assert daemons_of(cluster) == first  # the same three, and no second set
+        assert "is UP" in run(["scontrol", "ping"], env).stdout
+        shutil.rmtree(cluster / "started")
+        stopped = run([str(STOP)], env).stdout
+        assert "left running" not in stopped, stopped
+        wait_for(lambda: not daemons_of(cluster), timeout=60)
+    finally:
+        run([str(STOP)], env)
+    assert "is UP" in run(["scontrol", "ping"], {"SLURM_CONF": suite_cluster}).stdout

@@ -9,6 +9,7 @@ depends on anything not committed.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -65,7 +66,11 @@ def test_pip_wheel_holds_the_package_its_metadata_and_licence(source, tmp_path):
     meta = metadata(wheel)
     assert meta["Name"] == "exmake" and meta["Version"] == __version__
     assert meta["License-Expression"] == "MIT"
-    assert meta["Requires-Python"].startswith(">=3.")
+    # exmake/schedule.py uses bisect.insort(key=): 3.10 and newer only.
+    assert meta["Requires-Python"] == ">=3.10"
+    versions = {c.rsplit(" :: ", 1)[1] for c in meta.get_all("Classifier")
+                if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)}
+    assert versions and min(versions, key=lambda v: int(v.split(".")[1])) == "3.10", versions
     assert meta["Summary"] and meta["Author"]
     assert meta["Description-Content-Type"] == "text/markdown"
     assert meta.get_payload().startswith("# exmake")  # the README
@@ -88,6 +93,9 @@ def test_python_m_build_makes_an_sdist_and_a_wheel_that_installs_a_working_exmak
     with tarfile.open(sdist) as tar:
         members = {m.split("/", 1)[1] for m in tar.getnames() if "/" in m}
     assert {"pyproject.toml", "setup.py", "LICENSE", "README.md", "exmake/cli.py"} <= members
+    # No tests in the sdist: they need the whole checkout (conftest.py, recipes/, docs/,
+    # scripts/, a Slurm cluster), so shipped alone they could not run (MANIFEST.in prunes them).
+    assert not any(m.startswith(("tests/", "bench/", "recipes/")) for m in members), sorted(members)
     # A venv that sees the machine's packages (the dependencies are there: offline),
     # with the wheel installed into it (over any exmake installed there): its own `exmake` entry point runs.
     venv = tmp_path / "venv"

@@ -8,16 +8,22 @@ directory left empty goes with them.
 `--workdir --yes` deletes the whole workdir too: every job directory, the
 index and the build log. The workdir is first renamed aside, then deleted,
 so a kill halfway never leaves a half-deleted job directory that a later
-build could take for a finished one. A workdir that holds the recipe
-(`workdir: .`) is never deleted; use `exmake gc` there.
+build could take for a finished one. Only a workdir that holds nothing
+but exmake's own entries (job directories, -LATEST links, .exmake/,
+.batch/, .tmp-* leftovers) and only jobs of this recipe is deleted: one that holds the
+recipe (`workdir: .`), a user's files (`workdir: ../mydata`), another
+project (`workdir: ../B`) or another recipe's jobs (two recipes sharing a
+workdir) is refused with exit 2, naming what is in the way; `exmake gc`
+removes job directories that no longer matter.
 """
 
 import os
+import re
 import shutil
 
 from exmake.errors import ExmakeError, UsageError
-from exmake.fs.jobdir import JOBID_RE, LATEST, listing
-from exmake.fs.publish import links_into, unpublish
+from exmake.fs.jobdir import JOB_NAME_PATTERN, JOBID_RE, LATEST, listing
+from exmake.ledger import Ledger
 from exmake.report import show_path
 
 TRASH_MARK = ".exmake-deleting-"   # `.<workdir name>.exmake-deleting-<pid>`, beside the workdir
@@ -37,11 +43,11 @@ def main(args):
     ws = Workspace.load(args.file, readonly=True)
     recipe = ws.recipe
     if args.workdir:
-        _check_deletable(recipe)
+        _check_deletable(ws)
     if os.path.isdir(ws.jobdirs.meta) and not ws.enter_alone():
         raise ExmakeError("a build is running on this workdir; clean when it has finished")
     try:
-        results = [_remove_result(ws, link) for link in _results_of(ws)]
+        results = [_removed(link) for link, _ in sorted(Ledger(ws).prune(every=True))]
         latest = [] if args.workdir else [_remove_link(link) for link in _latest_links(ws)]
         _rmdir_quietly(recipe.results)  # only if the links were all it held
         deleted = _delete_workdir(recipe.workdir) if args.workdir else False
@@ -54,14 +60,6 @@ def main(args):
         summary += "; job directories kept (the next build re-links them without running)"
     print(summary)
     return 0
-
-
-def _results_of(ws):
-    """The result links into this recipe's jobs (a job directory gone, a name of this recipe's)."""
-    recipe = ws.recipe
-    if not os.path.isdir(recipe.results):
-        return []
-    return sorted(link for link, jobid in links_into(recipe.results, recipe.workdir) if _ours(ws, jobid))
 
 
 def _latest_links(ws):
@@ -79,11 +77,17 @@ def _ours(ws, jobid):
     if not os.path.lexists(ws.jobdirs.path(jobid)):
         return match.group(1) in ws.recipe.jobs
     setup = ws.jobdirs.read_setup(jobid)
-    return setup is not None and setup.get("recipe") == ws.recipe.path
+    return setup is not None and _same_recipe(setup, ws.recipe)
 
 
-def _remove_result(ws, link):
-    unpublish(ws.recipe.results, link)
+def _same_recipe(setup, recipe):
+    """Whether a setup record is of `recipe`, by real path (a build through a
+    symlinked path records the real one; the recipe may be named by the link)."""
+    made_by = setup.get("recipe")
+    return isinstance(made_by, str) and os.path.realpath(made_by) == os.path.realpath(recipe.path)
+
+
+def _removed(link):
     print(f"  removed {show_path(link)}")
     return link
 
@@ -94,8 +98,14 @@ def _remove_link(link):
     return link
 
 
-def _check_deletable(recipe):
-    """Refuse (exit 2, nothing done) a workdir that holds the recipe or is not exmake's."""
+OWN_DIRS = (".exmake", ".batch")   # the index and locks; a cluster build's scripts (exmake.cluster)
+_LATEST_RE = re.compile(rf"^{JOB_NAME_PATTERN}-{LATEST}$")
+
+
+def _check_deletable(ws):
+    """Refuse (exit 2, nothing done) a workdir that holds the recipe, anything
+    exmake did not make, or jobs of another recipe."""
+    recipe = ws.recipe
     if os.path.islink(recipe.workdir):
         raise UsageError(f"the workdir {recipe.workdir} is a symlink; clean --workdir will not follow it")
     workdir = os.path.realpath(recipe.workdir)
@@ -103,8 +113,34 @@ def _check_deletable(recipe):
     if root == workdir or root.startswith(workdir + os.sep):
         raise UsageError(f"the workdir {recipe.workdir} holds the recipe; clean --workdir will not delete "
                          "it (exmake gc removes job directories that no longer matter)")
-    if os.path.isdir(workdir) and not os.path.isdir(os.path.join(workdir, ".exmake")):
+    if not os.path.isdir(workdir):
+        return
+    if not os.path.isdir(os.path.join(workdir, ".exmake")):
         raise UsageError(f"{recipe.workdir} has no .exmake/: it is not a workdir exmake made; not deleting it")
+    foreign, others = [], set()
+    for entry in listing(workdir):
+        path = os.path.join(workdir, entry)
+        if entry in OWN_DIRS and os.path.isdir(path) and not os.path.islink(path):
+            continue
+        if entry.startswith(".tmp-") or (_LATEST_RE.match(entry) and os.path.islink(path)):
+            continue
+        if ws.jobdirs.is_job_directory(entry):
+            setup = ws.jobdirs.read_setup(entry)
+            if not _same_recipe(setup, recipe):
+                others.add(str(setup.get("recipe")))
+            continue
+        if JOBID_RE.match(entry) and os.path.isdir(path) and not os.path.islink(path) \
+                and os.path.lexists(ws.jobdirs.marker(entry)) and not os.path.exists(os.path.join(path, "setup.json")):
+            continue  # reserved by a killed build, before its setup record
+        foreign.append(entry)
+    if foreign:
+        shown = ", ".join(foreign[:10]) + (f" and {len(foreign) - 10} more" if len(foreign) > 10 else "")
+        raise UsageError(f"{recipe.workdir} holds what exmake did not make ({shown}); "
+                         "clean --workdir will not delete it")
+    if others:
+        raise UsageError(f"{recipe.workdir} also holds jobs of another recipe ({', '.join(sorted(others))}); "
+                         "clean --workdir would break it: not deleting it (exmake gc removes job directories "
+                         "that no longer matter)")
 
 
 def _delete_workdir(workdir):

@@ -21,9 +21,11 @@ modules it imports). Regenerate the script after upgrading exmake.
 import argparse
 import os
 import re
+import stat
 
 from exmake import __version__
 from exmake.errors import UsageError
+from exmake.fs.jobdir import JOB_NAME_PATTERN
 
 SHELLS = ("bash", "zsh", "fish")
 SCAN_BYTES = 16 * 1024 * 1024   # as much of the recipe as exmake itself would read
@@ -32,6 +34,9 @@ KEY_RE = re.compile(r"""^([ \t]+)(["']?)([A-Za-z_][A-Za-z0-9_]*)\2[ \t]*:(?:[ \t
 FOREACH_RE = re.compile(r"""^(["']?)foreach\1[ \t]*:""")
 INLINE_FOREACH_RE = re.compile(r"""[{,][ \t]*(["']?)foreach\1[ \t]*:""")
 WORKDIR_RE = re.compile(r"""^workdir:[ \t]*(["']?)([^"'#\n]+?)\1[ \t]*(?:#.*)?$""", re.M)
+# A built instance's name must be one exmake could have made: a file name in the
+# workdir (a cloned repository's `fam@$(touch PWNED)-LATEST`) is untrusted text.
+INSTANCE_RE = re.compile(rf"{JOB_NAME_PATTERN}")
 # Values that a flag takes which are not files: the words to offer.
 VALUE_WORDS = {"backend": ("local", "slurm", "torque", "auto")}
 
@@ -60,7 +65,14 @@ def recipe_names(recipe_path):
     of its families (`NAME@VALUE`, from the workdir's -LATEST links). Never fails:
     a recipe that cannot be read completes nothing."""
     try:
-        with open(recipe_path, "rb") as f:
+        # As the recipe loader does (exmake.yamlsource): a FIFO or a device would
+        # make open() or read() wait forever, and a TAB must never hang.
+        if not stat.S_ISREG(os.stat(recipe_path).st_mode):
+            return []
+        fd = os.open(recipe_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # replaced between stat and open
+                return []
             text = f.read(SCAN_BYTES).decode("utf-8", "replace")
     except OSError:
         return []
@@ -108,7 +120,7 @@ def built_instances(workdir, families):
     except OSError:
         return []
     found = (e[:-len("-LATEST")] for e in entries if e.endswith("-LATEST") and "@" in e)
-    return sorted(name for name in found if name.split("@", 1)[0] in families)
+    return sorted(name for name in found if INSTANCE_RE.fullmatch(name) and name.split("@", 1)[0] in families)
 
 
 # -- what the scripts know ------------------------------------------------------
@@ -162,7 +174,7 @@ def _words(items):
 BASH_ZSH_CORE = r"""    for (( i = @FIRST@; i < @CWORD@; i++ )); do
         word=${@WORDS@[i]}
         case $word in
-            -f|--file|-C|--directory) where+=("$word" "${@WORDS@[i+1]/#\~/$HOME}"); (( i++ )) ;;
+            -f|--file|-C|--directory) where+=("$word" "@DEQUOTED@"); (( i++ )) ;;
             @VALUE_OPTIONS@) (( i++ )) ;;
             -*) ;;
             *) if [[ -z $cmd ]]; then
@@ -191,8 +203,28 @@ BASH_ZSH_CORE = r"""    for (( i = @FIRST@; i < @CWORD@; i++ )); do
 BASH = r"""# exmake completion for bash (from `exmake completion bash`, exmake @VERSION@).
 # Load it with `source <(exmake completion bash)` in ~/.bashrc, or save it as
 # ~/.local/share/bash-completion/completions/exmake.
+# The word as typed, one level of quoting taken off (my\ dir, "my dir", 'my dir'):
+# bash gives the -f/-C words as typed. No eval: nothing in them is run.
+_exmake_dequote() {
+    local in=$1 out="" c q="" j
+    [[ $in == "~" || $in == "~/"* ]] && in=$HOME${in:1}
+    for (( j = 0; j < ${#in}; j++ )); do
+        c=${in:j:1}
+        if [[ $q == "'" ]]; then
+            if [[ $c == "'" ]]; then q=""; else out+=$c; fi
+        elif [[ $c == '\' ]]; then
+            (( j++ )); c=${in:j:1}
+            [[ $q == '"' && $c != ['"\$`'] ]] && out+='\'
+            out+=$c
+        elif [[ $c == "'" && -z $q ]]; then q="'"
+        elif [[ $c == '"' ]]; then if [[ -n $q ]]; then q=""; else q='"'; fi
+        else out+=$c
+        fi
+    done
+    REPLY=$out
+}
 _exmake() {
-    local cur=${COMP_WORDS[COMP_CWORD]} prev="" cmd="" word i kind=""
+    local cur=${COMP_WORDS[COMP_CWORD]} prev="" cmd="" word i kind="" REPLY
     local -a where=()
     (( COMP_CWORD > 0 )) && prev=${COMP_WORDS[COMP_CWORD-1]}
 @CORE@    local IFS=$'\n'   # names and file names are one a line
@@ -203,7 +235,11 @@ _exmake() {
             local names
             names=$("${COMP_WORDS[0]}" "${where[@]}" completion --names 2>/dev/null)
             [[ -z $cmd ]] && names+=$'\n'"@COMMANDS_LINES@"
-            COMPREPLY=($(compgen -W "$names" -- "$cur"))
+            # Not compgen -W: it expands $(...) in its words, and names come
+            # from file names. A literal prefix match of each line instead.
+            while IFS= read -r word; do
+                [[ -n $word && $word == "$cur"* ]] && COMPREPLY+=("$word")
+            done <<< "$names"
             if [[ $kind == jobs+files ]]; then
                 compopt -o filenames 2>/dev/null
                 COMPREPLY+=($(compgen -f -- "$cur"))
@@ -348,6 +384,9 @@ SHELL_FORMS = {
 
 # bash and zsh: the first word after `exmake`, the index of the word completed, the array.
 CORE_WORDS = {"bash": ("1", "COMP_CWORD", "COMP_WORDS"), "zsh": ("2", "CURRENT", "words")}
+# A -f/-C value with one level of quoting taken off (both shells give the word as typed).
+DEQUOTED = {"bash": '$(_exmake_dequote "${COMP_WORDS[i+1]}"; printf %s "$REPLY")',
+            "zsh": "${${(Q)words[i+1]}/#\\~/$HOME}"}
 
 
 def render(shell, spec):
@@ -356,7 +395,8 @@ def render(shell, spec):
     if shell in CORE_WORDS:
         first, cword, words = CORE_WORDS[shell]
         template = template.replace("@CORE@", BASH_ZSH_CORE.replace("@FIRST@", first).replace("@CWORD@", cword)
-                                    .replace("@WORDS@", words))
+                                    .replace("@WORDS@", words)
+                                    .replace("@DEQUOTED@", DEQUOTED[shell]))
 
     def kind_text(kind):
         return f"'words:{_words(kind)}'" if isinstance(kind, tuple) else kind or "none"
