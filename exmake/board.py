@@ -22,13 +22,13 @@ HTML or SVG file a job wrote runs nothing either.
 
 import json
 import os
-import shutil
 import socket
+import stat
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from exmake.boarddata import BoardData
+from exmake.boarddata import SNIFF_BYTES, BoardData, classify_head
 from exmake.boardhtml import csp, new_nonce
 from exmake import boardpages
 
@@ -167,12 +167,25 @@ class BoardHandler(BaseHTTPRequestHandler):
             os.path.realpath(base) if os.path.isdir(base) else None)
         if real is None:
             raise NotFound(f"no file {rel}")
-        raw_url = f"{prefix}/{quote(rel)}?raw=1"
-        if "raw" in self.query and not os.path.isdir(real):
-            return self._stream(real)
-        doc = data.file(real, rel, raw_url)
-        if doc["kind"] == "binary" and not self.wants_json:
-            return self._stream(real)  # anything else is a download
+        try:
+            fd = data.open_inside(real)   # what is served is what this opened: a later swap changes nothing
+        except OSError:
+            raise NotFound(f"no file {rel}") from None  # a link swapped in, unreadable, a socket, gone
+        try:
+            mode = os.fstat(fd).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                raise NotFound(f"{rel} is not a regular file")   # a FIFO or a device is never read
+            raw_url = f"{prefix}/{quote(rel)}?raw=1"
+            if stat.S_ISDIR(mode):
+                doc = data.directory(fd, rel)
+            elif "raw" in self.query:
+                return self._stream(fd, real)
+            else:
+                doc = data.file(fd, rel, raw_url)
+                if doc["kind"] == "binary" and not self.wants_json:
+                    return self._stream(fd, real)  # anything else is a download
+        finally:
+            os.close(fd)
         title = f"{prefix.split('/file')[0].lstrip('/')}/{rel}".replace("job/", "", 1)
         base_href = f"{prefix}/{quote(rel.rstrip('/'))}" if rel.strip("/") else prefix
         return self._page(doc, lambda d, nonce: boardpages.file_page(d, nonce, title, up, base_href))
@@ -209,22 +222,31 @@ class BoardHandler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
 
-    def _stream(self, real):
-        """The file's bytes, in chunks (a big file is never read whole)."""
-        from exmake.boarddata import classify
-        kind, mime = classify(real)
+    def _stream(self, fd, name):
+        """The file's bytes, in chunks (a big file is never read whole): exactly
+        the Content-Length taken at the start. A file that grows meanwhile (a
+        running job's log) is cut there, so nothing spills into the next answer
+        on a kept-alive connection; one that shrinks ends the connection, so the
+        client sees a short answer instead of waiting for bytes that never come."""
+        kind, mime = classify_head(name, os.pread(fd, SNIFF_BYTES, 0))
         extra = {"Content-Security-Policy": RAW_POLICY}
         if kind in ("text", "csv"):
             mime = "text/plain; charset=utf-8"
         elif kind == "binary":
-            name = os.path.basename(real)
-            extra["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
-        with open(real, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            self.send_response(200)
-            self._headers(mime, size, extra)
-            if not self.head:
-                shutil.copyfileobj(f, self.wfile, STREAM_CHUNK_BYTES)
+            extra["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(os.path.basename(name))}"
+        size = os.fstat(fd).st_size
+        self.send_response(200)
+        self._headers(mime, size, extra)
+        if self.head:
+            return
+        sent = 0
+        while sent < size:
+            chunk = os.pread(fd, min(STREAM_CHUNK_BYTES, size - sent), sent)
+            if not chunk:
+                self.close_connection = True
+                return
+            self.wfile.write(chunk)
+            sent += len(chunk)
 
 
 def _query(text):
