@@ -24,6 +24,7 @@ import json
 import os
 import socket
 import stat
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -37,6 +38,8 @@ STREAM_CHUNK_BYTES = 64 << 10
 MAX_PAGE = 10 ** 6        # a page number past any real workdir's; bigger ones are bad requests
 RAW_POLICY = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+CONNECTION_TIMEOUT_S = 30  # an idle or half-sent request holds its thread no longer than this
+MAX_CONNECTIONS = 64       # open connections at once; more are closed unanswered (a browser uses ~6)
 
 
 class BadRequest(Exception):
@@ -47,14 +50,20 @@ class NotFound(Exception):
     """404: no such job, file or page, or a path the board never serves."""
 
 
+class Misdirected(Exception):
+    """421: a Host header naming another server (DNS rebinding)."""
+
+
 class BoardServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address, data, quiet=True):
+    def __init__(self, address, data, quiet=True, err=None):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, BoardHandler)
-        self.data, self.quiet = data, quiet
+        self.data, self.quiet, self.err = data, quiet, err
+        self.hosts = host_names(address[0])
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self._stop = threading.Event()
         self._warmer = threading.Thread(target=self._warm, name="board-warmer", daemon=True)
 
@@ -69,6 +78,24 @@ class BoardServer(ThreadingHTTPServer):
         finally:
             self._stop.set()
             self.server_close()
+
+    def process_request(self, request, client_address):
+        # One thread per connection, at most MAX_CONNECTIONS of them: a flood of
+        # idle connections cannot take a thread each without bound.
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def _warm(self):
         """Retake the snapshots when the workdir changes, so that requests never wait for them."""
@@ -87,7 +114,9 @@ class BoardServer(ThreadingHTTPServer):
 class BoardHandler(BaseHTTPRequestHandler):
     server_version = "exmake-board"
     protocol_version = "HTTP/1.1"
+    timeout = CONNECTION_TIMEOUT_S   # StreamRequestHandler sets it on the socket
     head = False   # answering HEAD: headers only
+    started = False  # the answer's headers are sent: an error now can only end the connection
 
     # -- methods ----------------------------------------------------------------------
 
@@ -117,22 +146,57 @@ class BoardHandler(BaseHTTPRequestHandler):
     # -- routing --------------------------------------------------------------------------
 
     def _answer(self, head):
-        self.head = head
+        self.head, self.started = head, False
         self.nonce = new_nonce()
         self.wants_json = "application/json" in self.headers.get("Accept", "")
         try:
+            self._check_request()
             split = urlsplit(self.path)
             self.query = _query(split.query)
             path = unquote(split.path, errors="strict")
             self._route(path)
         except BadRequest as exc:
             self._error(400, str(exc))
+        except Misdirected as exc:
+            self._error(421, str(exc))
         except NotFound as exc:
             self._error(404, str(exc) or "not found")
         except UnicodeDecodeError:
             self._error(400, "the path is not UTF-8")
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the browser went away mid-answer
+        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+            self.close_connection = True  # the browser went away mid-answer
+        except Exception as exc:  # noqa: BLE001 - every failure gets an answer and one line in the log
+            self._fail(exc)
+
+    def _check_request(self):
+        """Refuse what the board must not answer: a body (GET and HEAD have none;
+        one would be read as the next request) and a Host that is not this
+        server's address (a page of another site reaching it by DNS rebinding)."""
+        if self.headers.get("Transfer-Encoding") or self.headers.get("Content-Length", "0").strip() != "0":
+            self.close_connection = True   # the body is never read: this connection is done
+            raise BadRequest(f"a {self.command} request has no body (Content-Length or Transfer-Encoding sent)")
+        host = self.headers.get("Host")
+        if host is None:
+            raise BadRequest("no Host header")
+        name, port = split_host(host)
+        local = self.connection.getsockname()[0]   # an IP address the client reached us by is ours
+        if name is None or (name not in self.server.hosts and name != local.lower()) \
+                or port not in (None, self.server.server_address[1]):
+            raise Misdirected(f"Host: {host[:100]} is not this board's address; open {self.server.url()} "
+                              "(the board answers only to its own address, so that another site's page "
+                              "cannot read it through a DNS name of its own)")
+
+    def _fail(self, exc):
+        """A failure of the board itself: 500 (one line in the log, no traceback)."""
+        self.close_connection = True
+        where = f"{self.command} {self.path[:200]}"
+        print(f"exmake board: 500 {where}: {type(exc).__name__}: {exc}"[:1000], file=self.server.err or sys.stderr,
+              flush=True)
+        if not self.started:
+            try:
+                self._error(500, f"the board failed on {where}: {type(exc).__name__}: {exc}"[:1000])
+            except OSError:
+                pass
 
     def _route(self, path):
         data = self.server.data
@@ -213,6 +277,7 @@ class BoardHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _headers(self, content_type, length, extra=None):
+        self.started = True
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(length))
         self.send_header("X-Content-Type-Options", "nosniff")
@@ -249,6 +314,31 @@ class BoardHandler(BaseHTTPRequestHandler):
             sent += len(chunk)
 
 
+def host_names(bound):
+    """The host names a request may give: the loopback names, the bound address,
+    and (bound to every address) this machine's names."""
+    names = {"127.0.0.1", "localhost", "::1", bound.lower()}
+    if bound in ("0.0.0.0", "::", ""):
+        names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
+    return names
+
+
+def split_host(value):
+    """(name, port or None) of a Host header ("[::1]:80" -> ("::1", 80)); (None, None) if malformed."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        name, _, rest = value[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else (None if not rest else "bad")
+    else:
+        name, _, port = value.partition(":")
+        port = port if _ else None
+    if port is not None:
+        if not (port.isascii() and port.isdigit() and len(port) <= 5):
+            return None, None
+        port = int(port)
+    return (name or None), port
+
+
 def _query(text):
     """{key: last value} of a query string; a malformed one is a bad request."""
     try:
@@ -267,7 +357,7 @@ def serve(recipe_path, host, port, out, err):
         print(f"exmake board: warning: --host {host} lets anyone who can reach this machine read the "
               "workdir, the build log and the results: the board has no login", file=err, flush=True)
     try:
-        server = BoardServer((host, port), data)
+        server = BoardServer((host, port), data, err=err)
     except OSError as exc:
         raise UsageError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
     print(f"exmake board: serving {data.workdir} read-only (Ctrl-C stops) at {server.url()}", file=out, flush=True)
