@@ -209,10 +209,12 @@ class BoardHandler(BaseHTTPRequestHandler):
         parts = path.split("/", 4)   # "", "job", jobid, "file", path
         if len(parts) >= 3 and parts[1] == "job":
             jobid = parts[2]
-            doc = data.job(jobid)
-            if doc is None:
+            if not data.is_job(jobid):
                 raise NotFound(f"no job directory {jobid} in {data.workdir}")
             if len(parts) == 3:
+                doc = data.job(jobid)
+                if doc is None:
+                    raise NotFound(f"no job directory {jobid} in {data.workdir}")
                 return self._page(doc, boardpages.job_page)
             if parts[3] == "file" and len(parts) == 5:
                 return self._file(data.jobdirs.path(jobid), parts[4], f"/job/{jobid}/file",

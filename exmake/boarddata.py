@@ -243,9 +243,13 @@ class BoardData:
 
     # -- one job -----------------------------------------------------------------------
 
+    def is_job(self, jobid):
+        """Whether `jobid` names a job directory of this workdir."""
+        return bool(JOBID_RE.match(jobid)) and self.jobdirs.is_job_directory(jobid)
+
     def job(self, jobid):
         """The job page's document, or None when `jobid` is no job directory of this workdir."""
-        if not JOBID_RE.match(jobid) or not self.jobdirs.is_job_directory(jobid):
+        if not self.is_job(jobid):
             return None
         name = JOBID_RE.match(jobid).group(1)
         setup, post = self.jobdirs.read_setup(jobid), self.jobdirs.read_post(jobid)
@@ -295,16 +299,16 @@ class BoardData:
                 continue
             for entry in entries:
                 path = f"{rel}/{entry.name}" if rel else entry.name
-                if entry.is_symlink():
-                    found.append({"path": path, "kind": "link", "size": None, "target": os.readlink(entry.path)})
-                elif entry.is_dir():
-                    found.append({"path": path, "kind": "directory", "size": None, "target": None})
-                    stack.append(path)
-                else:
+                try:   # a running job's files come and go between the listing and the look
                     st = entry.stat(follow_symlinks=False)
                     kind = entry_kind(st.st_mode)
-                    found.append({"path": path, "kind": kind, "size": st.st_size if kind == "file" else None,
-                                  "target": None})
+                    target = os.readlink(entry.path) if kind == "link" else None
+                except OSError:
+                    continue
+                found.append({"path": path, "kind": kind, "size": st.st_size if kind == "file" else None,
+                              "target": target})
+                if kind == "directory":
+                    stack.append(path)
         found.sort(key=lambda f: f["path"])
         for f in found:  # a link out of the workdir is listed, not offered
             f["served"] = f["kind"] != "link" or self.safe_path(base, f["path"]) is not None
@@ -346,7 +350,10 @@ class BoardData:
             return None
         if any(part == ".." for part in rel.split("/")):
             return None
-        real = os.path.realpath(os.path.join(base, rel))
+        try:
+            real = os.path.realpath(os.path.join(base, rel))
+        except OSError:   # a link that changed while it was resolved (readlink of what is no longer one)
+            return None
         if not any(real == root or real.startswith(root + os.sep) for root in self.roots):
             return None
         if real == self.meta or real.startswith(self.meta + os.sep) or not os.path.exists(real):
