@@ -485,18 +485,6 @@ def tail(path, limit=LOG_TAIL_BYTES):
     return {"text": data.decode("utf-8", "replace"), "truncated": size > limit, "size": size}
 
 
-def classify(path):
-    """(kind, MIME type) of a file by name: see classify_head."""
-    ext = os.path.splitext(path)[1].lower()
-    if ext in IMAGE_TYPES:
-        return "image", IMAGE_TYPES[ext]
-    fd = open_regular(path)
-    try:
-        return classify_head(path, os.pread(fd, SNIFF_BYTES, 0))
-    finally:
-        os.close(fd)
-
-
 def classify_head(name, head):
     """(kind, MIME type): image, csv, text or binary, by extension and the first bytes."""
     ext = os.path.splitext(name)[1].lower()

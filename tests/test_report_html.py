@@ -108,3 +108,14 @@ def test_report_o_refuses_special_files_and_slashes_and_writes_nothing(project, 
     assert target.read_text() == "mine\n" and not os.path.islink(project.root / "link.html")
     assert "<h2>Failures</h2>" in (project.root / "link.html").read_text()
     assert not [n for n in os.listdir(project.root) if ".tmp" in n]
+
+
+def test_report_previews_what_it_can_and_skips_what_it_must_not_read(project):
+    """A CSV with a field over the csv module's limit still has a preview; a FIFO is never opened."""
+    import os
+    make_project(project)
+    (project.root / "results/wide.csv").write_text("a,b\n" + "x" * 200_000 + ",1\n")   # a field over csv's limit
+    os.mkfifo(project.root / "results/pipe.txt")
+    project.run("report", "-o", "r.html", expect=0)
+    html = (project.root / "r.html").read_text()
+    assert "wide.csv" in html and "xxxxxxxx" in html and "pipe.txt" not in html
