@@ -22,15 +22,16 @@ HTML or SVG file a job wrote runs nothing either.
 
 import json
 import os
+import re
 import socket
 import stat
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from exmake.boarddata import SNIFF_BYTES, BoardData, classify_head
-from exmake.boardhtml import csp, new_nonce
+from exmake.boardhtml import csp, encode_page, new_nonce, quote_path
 from exmake import boardpages
 
 WARM_INTERVAL_S = 1.0     # how often the background thread looks for a changed workdir
@@ -38,6 +39,7 @@ STREAM_CHUNK_BYTES = 64 << 10
 MAX_PAGE = 10 ** 6        # a page number past any real workdir's; bigger ones are bad requests
 RAW_POLICY = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+FILE_URL_RE = re.compile(r"/job/[^/]+/file/|/results/")   # the URLs whose rest is a file name
 CONNECTION_TIMEOUT_S = 30  # an idle or half-sent request holds its thread no longer than this
 MAX_CONNECTIONS = 64       # open connections at once; more are closed unanswered (a browser uses ~6)
 
@@ -153,7 +155,10 @@ class BoardHandler(BaseHTTPRequestHandler):
             self._check_request()
             split = urlsplit(self.path)
             self.query = _query(split.query)
-            path = unquote(split.path, errors="strict")
+            path = unquote(split.path, errors="surrogateescape")   # a file name's own bytes, UTF-8 or not
+            if not FILE_URL_RE.match(path) and path.encode("utf-8", "surrogateescape") != path.encode(
+                    "utf-8", "surrogatepass"):
+                raise UnicodeDecodeError("utf-8", b"", 0, 0, "not UTF-8")   # only file names may be other bytes
             self._route(path)
         except BadRequest as exc:
             self._error(400, str(exc))
@@ -241,7 +246,7 @@ class BoardHandler(BaseHTTPRequestHandler):
             mode = os.fstat(fd).st_mode
             if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                 raise NotFound(f"{rel} is not a regular file")   # a FIFO or a device is never read
-            raw_url = f"{prefix}/{quote(rel)}?raw=1"
+            raw_url = f"{prefix}/{quote_path(rel)}?raw=1"
             if stat.S_ISDIR(mode):
                 doc = data.directory(fd, rel)
             elif "raw" in self.query:
@@ -253,23 +258,22 @@ class BoardHandler(BaseHTTPRequestHandler):
         finally:
             os.close(fd)
         title = f"{prefix.split('/file')[0].lstrip('/')}/{rel}".replace("job/", "", 1)
-        base_href = f"{prefix}/{quote(rel.rstrip('/'))}" if rel.strip("/") else prefix
+        base_href = f"{prefix}/{quote_path(rel.rstrip('/'))}" if rel.strip("/") else prefix
         return self._page(doc, lambda d, nonce: boardpages.file_page(d, nonce, title, up, base_href))
 
     # -- answers --------------------------------------------------------------------------
 
     def _page(self, doc, render):
         if self.wants_json:
-            body = json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()
-            return self._send(200, "application/json; charset=utf-8", body)
-        body = render(doc, self.nonce).encode()
+            return self._send(200, "application/json; charset=utf-8", json_bytes(doc))
+        body = encode_page(render(doc, self.nonce))
         return self._send(200, "text/html; charset=utf-8", body, extra={"Content-Security-Policy": csp(self.nonce)})
 
     def _error(self, status, message):
         if self.wants_json:
             body = json.dumps({"error": message, "status": status}).encode()
             return self._send(status, "application/json; charset=utf-8", body)
-        body = boardpages.error_page(status, message, self.nonce).encode()
+        body = encode_page(boardpages.error_page(status, message, self.nonce))
         self._send(status, "text/html; charset=utf-8", body, extra={"Content-Security-Policy": csp(self.nonce)})
 
     def _send(self, status, content_type, body, extra=None):
@@ -300,7 +304,7 @@ class BoardHandler(BaseHTTPRequestHandler):
         if kind in ("text", "csv"):
             mime = "text/plain; charset=utf-8"
         elif kind == "binary":
-            extra["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(os.path.basename(name))}"
+            extra["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote_path(os.path.basename(name), safe='')}"
         size = os.fstat(fd).st_size
         self.send_response(200)
         self._headers(mime, size, extra)
@@ -314,6 +318,15 @@ class BoardHandler(BaseHTTPRequestHandler):
                 return
             self.wfile.write(chunk)
             sent += len(chunk)
+
+
+def json_bytes(doc):
+    """`doc` as UTF-8 JSON; a non-UTF-8 file name is written as \\u escapes (still valid JSON)."""
+    text = json.dumps(doc, sort_keys=True, ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(doc, sort_keys=True).encode()
 
 
 def host_names(bound):

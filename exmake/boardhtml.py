@@ -14,6 +14,7 @@ reason (CSS, script and SVG all inline).
 import html
 import re
 import secrets
+from urllib.parse import quote
 
 STATE_COLOURS = {  # CSS classes per state; the colours are in STYLE
     "fresh": "ok", "built": "ok", "reused": "ok", "SUCCESS": "ok",
@@ -60,6 +61,18 @@ def esc(value):
 
 def new_nonce():
     return secrets.token_urlsafe(16)
+
+
+def quote_path(text, safe="/"):
+    """`text` percent-encoded for a URL. A file name that is not UTF-8 (Python
+    holds its bytes as surrogates) is encoded as those very bytes, so the
+    link leads back to the file (the board decodes the same way)."""
+    return quote(text.encode("utf-8", "surrogateescape"), safe=safe)
+
+
+def encode_page(text):
+    """A page as UTF-8; a non-UTF-8 file name's bytes show as U+FFFD."""
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace").encode()
 
 
 def csp(nonce, header=True):

@@ -10,10 +10,10 @@ runs no script).
 """
 
 import json
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from exmake.boardhtml import (ansi_html, bar_chart, esc, human_bytes, layered_graph, link, page, pre,
-                              seconds, state_span, table)
+                              quote_path, seconds, state_span, table)
 
 POLL_INTERVAL_MS = 2000
 STAGE_ORDER = ["prepare", "analysis", "synthesis"]   # a job script's stages, in the order they run
@@ -46,15 +46,15 @@ LIVE_SCRIPT = """
 
 
 def job_href(jobid):
-    return f"/job/{quote(jobid, safe='@,+')}"
+    return f"/job/{quote_path(jobid, safe='@,+')}"
 
 
 def file_href(jobid, rel):
-    return f"{job_href(jobid)}/file/{quote(rel)}"
+    return f"{job_href(jobid)}/file/{quote_path(rel)}"
 
 
 def results_href(rel):
-    return f"/results/{quote(rel)}"
+    return f"/results/{quote_path(rel)}"
 
 
 def _query(**params):
@@ -271,7 +271,7 @@ def file_page(doc, nonce, title, up, crumbs_base):
     """A file or directory of a job or of the results: `up` = (href, text)."""
     body = [f"<p>{link(*up)}</p>", f"<h1>{esc(title)}</h1>"]
     if doc["kind"] == "directory":
-        rows = [[link(f"{crumbs_base}/{quote(e['name'])}", e["name"] + ("/" if e["kind"] == "directory" else "")),
+        rows = [[link(f"{crumbs_base}/{quote_path(e['name'])}", e["name"] + ("/" if e["kind"] == "directory" else "")),
                  esc(e["kind"]), esc(human_bytes(e["size"])) if e["size"] is not None else ""]
                 for e in doc["entries"]]
         body.append(table(["name", "kind", "size"], rows, 'id="entries"'))

@@ -313,3 +313,16 @@ def test_a_get_with_a_body_is_400_and_the_body_is_never_a_request(board):
                f"{len(inner):x}\r\n").encode() + inner + b"\r\n0\r\n\r\n"
     answer = raw_exchange(board, chunked)
     assert answer.startswith(b"HTTP/1.1 400 ") and answer.count(b"HTTP/1.1 ") == 1
+
+
+def test_a_file_name_that_is_not_utf8_is_listed_linked_and_served(board, built):
+    """A job writing b"\\xff.txt" made its job page and its directory page fail."""
+    with open(os.fsencode(built.root / "work/upper-1") + b"/\xff.txt", "wb") as f:
+        f.write(b"bytes\n")
+    page = board.html("/job/upper-1")
+    assert 'href="/job/upper-1/file/%FF.txt"' in page and "\ufffd.txt" in page
+    assert any(f["path"] == "\udcff.txt" for f in board.json("/job/upper-1")["files"])   # JSON's \udcff
+    assert board.request("/job/upper-1/file/%FF.txt?raw=1")[2] == b"bytes\n"
+    assert "bytes" in board.html("/job/upper-1/file/%FF.txt")
+    assert 'href="/job/upper-1/file/%FF.txt"' in board.html("/job/upper-1/file/")
+    assert board.request("/%ff")[0] == 400 and board.request("/job/%ff")[0] == 400

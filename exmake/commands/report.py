@@ -16,6 +16,7 @@ def add_arguments(parser):
 
 
 def main(args):
+    from exmake.boardhtml import encode_page
     from exmake.fs.atomic import write_bytes
     from exmake.htmlreport import render, report_document
     from exmake.errors import UsageError
@@ -24,7 +25,7 @@ def main(args):
     check_output(output)
     document = report_document(args.file, args.entry)
     try:
-        write_bytes(output, render(document).encode())
+        write_bytes(output, encode_page(render(document)))
     except OSError as exc:   # e.g. a read-only directory or file system, a full disk: nothing is left behind
         raise UsageError(f"-o {output}: cannot write it: {exc.strerror or exc}") from None
     entry = document["entry"]
