@@ -18,11 +18,17 @@ Paths: `safe_path` is the one gate between a request and the filesystem.
 Only files under the workdir (not its `.exmake/`) and the results directory
 are ever named by it: `..`, absolute paths and symlinks that resolve
 elsewhere give None, whatever encoding the request used (the server
-decodes once, then asks here).
+decodes once, then asks here). A running job may swap a checked file or
+directory for a link at any instant, so a checked path is then opened by
+`open_inside`: one component at a time from its root's descriptor, never
+following a link (a swap makes it fail), and the answer is made from that
+descriptor only. Anything but a regular file or a directory (a FIFO, a
+socket, a device) is never read.
 """
 
 import json
 import os
+import stat
 import threading
 import time
 
@@ -237,9 +243,13 @@ class BoardData:
 
     # -- one job -----------------------------------------------------------------------
 
+    def is_job(self, jobid):
+        """Whether `jobid` names a job directory of this workdir."""
+        return bool(JOBID_RE.match(jobid)) and self.jobdirs.is_job_directory(jobid)
+
     def job(self, jobid):
         """The job page's document, or None when `jobid` is no job directory of this workdir."""
-        if not JOBID_RE.match(jobid) or not self.jobdirs.is_job_directory(jobid):
+        if not self.is_job(jobid):
             return None
         name = JOBID_RE.match(jobid).group(1)
         setup, post = self.jobdirs.read_setup(jobid), self.jobdirs.read_post(jobid)
@@ -267,11 +277,13 @@ class BoardData:
         path = self.jobdirs.path(jobid)
         for entry in listing(path):
             kind = entry.split(".", 1)[0]
-            if kind in found and entry.endswith(".txt") and os.path.isfile(os.path.join(path, entry)) \
-                    and not os.path.islink(os.path.join(path, entry)):
-                size = os.path.getsize(os.path.join(path, entry))
-                if size:
-                    found[kind].append({"file": entry, "size": size, **tail(os.path.join(path, entry))})
+            if kind in found and entry.endswith(".txt"):
+                try:
+                    log = tail(os.path.join(path, entry))
+                except OSError:
+                    continue   # a link, a FIFO, gone: not a log the board reads
+                if log["size"]:
+                    found[kind].append({"file": entry, **log})
         return found
 
     def files(self, jobid, sub=""):
@@ -287,13 +299,16 @@ class BoardData:
                 continue
             for entry in entries:
                 path = f"{rel}/{entry.name}" if rel else entry.name
-                if entry.is_symlink():
-                    found.append({"path": path, "kind": "link", "size": None, "target": os.readlink(entry.path)})
-                elif entry.is_dir():
-                    found.append({"path": path, "kind": "directory", "size": None, "target": None})
+                try:   # a running job's files come and go between the listing and the look
+                    st = entry.stat(follow_symlinks=False)
+                    kind = entry_kind(st.st_mode)
+                    target = os.readlink(entry.path) if kind == "link" else None
+                except OSError:
+                    continue
+                found.append({"path": path, "kind": kind, "size": st.st_size if kind == "file" else None,
+                              "target": target})
+                if kind == "directory":
                     stack.append(path)
-                else:
-                    found.append({"path": path, "kind": "file", "size": entry.stat().st_size, "target": None})
         found.sort(key=lambda f: f["path"])
         for f in found:  # a link out of the workdir is listed, not offered
             f["served"] = f["kind"] != "link" or self.safe_path(base, f["path"]) is not None
@@ -335,34 +350,95 @@ class BoardData:
             return None
         if any(part == ".." for part in rel.split("/")):
             return None
-        real = os.path.realpath(os.path.join(base, rel))
+        try:
+            real = os.path.realpath(os.path.join(base, rel))
+        except OSError:   # a link that changed while it was resolved (readlink of what is no longer one)
+            return None
         if not any(real == root or real.startswith(root + os.sep) for root in self.roots):
             return None
         if real == self.meta or real.startswith(self.meta + os.sep) or not os.path.exists(real):
             return None
         return real
 
-    def file(self, real, rel, raw_url):
-        """The document of a file or directory already passed by `safe_path`."""
-        if os.path.isdir(real):
-            entries = []
-            for entry in listing(real)[:MAX_FILES_LISTED]:
-                full = os.path.join(real, entry)
-                kind = "directory" if os.path.isdir(full) else "file"
-                entries.append({"name": entry, "kind": kind, "size": None if kind == "directory" else
-                                _size(full)})
-            return {"path": rel, "kind": "directory", "entries": entries}
-        size = os.path.getsize(real)
-        kind, mime = classify(real)
+    def open_inside(self, real):
+        """A descriptor of `real` (a path `safe_path` gave), opened from its root one
+        component at a time with O_NOFOLLOW: `real` has no links in it, so a link
+        found now was put there after the check and the open fails (OSError).
+        Non-blocking, so that a FIFO never hangs it; the caller fstats the answer."""
+        root = max((r for r in self.roots if real == r or real.startswith(r + os.sep)), key=len)
+        parts = [p for p in real[len(root):].split(os.sep) if p]
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for n, part in enumerate(parts):
+                flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+                if n < len(parts) - 1:
+                    flags |= os.O_DIRECTORY
+                inner = os.open(part, flags, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def directory(self, fd, rel):
+        """The document of a directory, from its descriptor. Entries are described
+        as they are (lstat): a link is a link, never the size or kind of its target."""
+        entries = []
+        for name in sorted(os.listdir(fd))[:MAX_FILES_LISTED]:
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError:
+                continue  # gone since the listing
+            kind = entry_kind(st.st_mode)
+            entries.append({"name": name, "kind": kind, "size": st.st_size if kind == "file" else None})
+        return {"path": rel, "kind": "directory", "entries": entries}
+
+    def file(self, fd, rel, raw_url):
+        """The document of a regular file, from its descriptor (`open_inside`)."""
+        size = os.fstat(fd).st_size
+        kind, mime = classify_head(rel, os.pread(fd, SNIFF_BYTES, 0))
         document = {"path": rel, "kind": kind, "size": size, "mime": mime, "raw": raw_url}
         if kind in ("text", "csv"):
-            with open(real, "rb") as f:
-                data = f.read(TEXT_PREVIEW_BYTES)
+            data = read_at_most(fd, TEXT_PREVIEW_BYTES)
             document["text"] = data.decode("utf-8", "replace")
             document["truncated"] = size > len(data)
             if kind == "csv":
                 document["rows"] = csv_rows(document["text"])
+                if document["rows"] is None:   # not CSV after all (a field over the csv module's limit)
+                    document["kind"] = "text"
+                    del document["rows"]
         return document
+
+
+def entry_kind(mode):
+    """What a directory page calls an entry, from its lstat mode."""
+    if stat.S_ISLNK(mode):
+        return "link"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    return "file" if stat.S_ISREG(mode) else "special"
+
+
+def open_regular(path):
+    """A descriptor of `path` if it is a regular file and no link (a log a job may swap), else OSError."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path}: not a regular file")
+    return fd
+
+
+def read_at_most(fd, limit, offset=0):
+    """Up to `limit` bytes of `fd` from `offset` (pread until the end or the limit)."""
+    chunks, got = [], 0
+    while got < limit:
+        chunk = os.pread(fd, limit - got, offset + got)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def summarize_entry(entry):
@@ -396,24 +472,24 @@ def banner(jobid, name, now):
 
 
 def tail(path, limit=LOG_TAIL_BYTES):
-    """{"text", "truncated"}: the last `limit` bytes of a log, from a line start."""
-    with open(path, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        size = f.tell()
-        f.seek(max(0, size - limit))
-        data = f.read(limit)
+    """{"text", "truncated"}: the last `limit` bytes of a log, from a line start
+    (a log swapped for a link or a FIFO: OSError)."""
+    fd = open_regular(path)
+    try:
+        size = os.fstat(fd).st_size
+        data = read_at_most(fd, limit, max(0, size - limit))
+    finally:
+        os.close(fd)
     if size > limit and b"\n" in data:
         data = data.split(b"\n", 1)[1]
-    return {"text": data.decode("utf-8", "replace"), "truncated": size > limit}
+    return {"text": data.decode("utf-8", "replace"), "truncated": size > limit, "size": size}
 
 
-def classify(path):
-    """(kind, MIME type): image, csv, text or binary, by extension and a look at the first bytes."""
-    ext = os.path.splitext(path)[1].lower()
+def classify_head(name, head):
+    """(kind, MIME type): image, csv, text or binary, by extension and the first bytes."""
+    ext = os.path.splitext(name)[1].lower()
     if ext in IMAGE_TYPES:
         return "image", IMAGE_TYPES[ext]
-    with open(path, "rb") as f:
-        head = f.read(SNIFF_BYTES)
     if b"\0" in head:
         return "binary", "application/octet-stream"
     try:
@@ -434,15 +510,11 @@ def csv_rows(text):
     import io
     dialect = "excel-tab" if text[:SNIFF_BYTES].count("\t") > text[:SNIFF_BYTES].count(",") else "excel"
     rows = []
-    for row in csv.reader(io.StringIO(text), dialect):
-        rows.append(row)
-        if len(rows) >= MAX_CSV_ROWS:
-            break
-    return rows
-
-
-def _size(path):
     try:
-        return os.path.getsize(path)
-    except OSError:
-        return None
+        for row in csv.reader(io.StringIO(text), dialect):
+            rows.append(row)
+            if len(rows) >= MAX_CSV_ROWS:
+                break
+    except csv.Error:
+        return None   # e.g. a field over csv.field_size_limit(): shown as text instead
+    return rows

@@ -14,6 +14,7 @@ reason (CSS, script and SVG all inline).
 import html
 import re
 import secrets
+from urllib.parse import quote
 
 STATE_COLOURS = {  # CSS classes per state; the colours are in STYLE
     "fresh": "ok", "built": "ok", "reused": "ok", "SUCCESS": "ok",
@@ -62,12 +63,26 @@ def new_nonce():
     return secrets.token_urlsafe(16)
 
 
-def csp(nonce):
+def quote_path(text, safe="/"):
+    """`text` percent-encoded for a URL. A file name that is not UTF-8 (Python
+    holds its bytes as surrogates) is encoded as those very bytes, so the
+    link leads back to the file (the board decodes the same way)."""
+    return quote(text.encode("utf-8", "surrogateescape"), safe=safe)
+
+
+def encode_page(text):
+    """A page as UTF-8; a non-UTF-8 file name's bytes show as U+FFFD."""
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace").encode()
+
+
+def csp(nonce, header=True):
     """The page's Content Security Policy: its own nonce'd script only, and
-    nothing fetched from elsewhere (images and links to this server are 'self')."""
+    nothing fetched from elsewhere (images and links to this server are 'self').
+    frame-ancestors only in the response header: browsers ignore it in a
+    <meta> tag and log an error for it there."""
     return (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; "
-            "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; "
-            "frame-ancestors 'none'")
+            "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'"
+            + ("; frame-ancestors 'none'" if header else ""))
 
 
 def page(title, body, nonce, script="", where="", home="/"):
@@ -76,8 +91,9 @@ def page(title, body, nonce, script="", where="", home="/"):
     brand = f'<a href="{esc(home)}">exmake board</a>' if home else "<b>exmake report</b>"
     script_tag = f'<script nonce="{esc(nonce)}">{script}</script>' if script else ""
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta http-equiv="Content-Security-Policy" content="{esc(csp(nonce))}">'
+            f'<meta http-equiv="Content-Security-Policy" content="{esc(csp(nonce, header=False))}">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            '<link rel="icon" href="data:,">'  # no /favicon.ico request, no 404 in the console
             f"<title>{esc(title)}</title><style>{STYLE}</style></head>\n"
             f'<body><header>{brand}<span class="where">{esc(where)}</span></header>\n'
             f"<main>{body}</main>{script_tag}</body></html>\n")
@@ -103,6 +119,8 @@ def pre(text):
 
 
 def human_bytes(count):
+    if not _number(count):
+        return "" if count is None else str(count)[:100]   # a record a job wrote itself may hold anything
     for unit in ("B", "KiB", "MiB", "GiB"):
         if count < 1024 or unit == "GiB":
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
@@ -110,9 +128,13 @@ def human_bytes(count):
     return f"{count:.1f} GiB"
 
 
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
 def seconds(value):
-    if value is None:
-        return ""
+    if not _number(value):
+        return "" if value is None else str(value)[:100]
     return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
 
 

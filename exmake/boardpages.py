@@ -10,10 +10,10 @@ runs no script).
 """
 
 import json
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from exmake.boardhtml import (ansi_html, bar_chart, esc, human_bytes, layered_graph, link, page, pre,
-                              seconds, state_span, table)
+                              quote_path, seconds, state_span, table)
 
 POLL_INTERVAL_MS = 2000
 STAGE_ORDER = ["prepare", "analysis", "synthesis"]   # a job script's stages, in the order they run
@@ -46,15 +46,15 @@ LIVE_SCRIPT = """
 
 
 def job_href(jobid):
-    return f"/job/{quote(jobid, safe='@,+')}"
+    return f"/job/{quote_path(jobid, safe='@,+')}"
 
 
 def file_href(jobid, rel):
-    return f"{job_href(jobid)}/file/{quote(rel)}"
+    return f"{job_href(jobid)}/file/{quote_path(rel)}"
 
 
 def results_href(rel):
-    return f"/results/{quote(rel)}"
+    return f"/results/{quote_path(rel)}"
 
 
 def _query(**params):
@@ -188,27 +188,32 @@ def _setup(setup):
 def _timings(post):
     if not post:
         return ""
-    timings = post.get("timings") or {}
+    timings = post.get("timings") if isinstance(post.get("timings"), dict) else {}
     stages = sorted((stage for stage, value in timings.items() if isinstance(value, (int, float))),
                     key=lambda stage: (STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER), stage))
     rows = [(stage, timings[stage], "stage") for stage in stages]
-    slices = timings.get("slices") or [s.get("wall_s") for s in (post.get("usage") or {}).get("slices", [])]
+    usage = post.get("usage") if isinstance(post.get("usage"), dict) else {}
+    slices = timings.get("slices") or [s.get("wall_s") for s in usage.get("slices") or [] if isinstance(s, dict)]
+    slices = slices if isinstance(slices, list) else []
     rows += [(f"slice {n}", value, "slice") for n, value in enumerate(slices) if isinstance(value, (int, float))]
-    rows.append(("whole job", post.get("duration") or 0, "ok" if post["result"] == "SUCCESS" else "bad"))
+    duration = post.get("duration")
+    rows.append(("whole job", duration if isinstance(duration, (int, float)) and duration >= 0 else 0, "ok" if post["result"] == "SUCCESS" else "bad"))
     return f"<h2>Timings</h2><p>{esc(post.get('start'))} to {esc(post.get('end'))}</p>" + bar_chart(rows)
 
 
 def _usage(post):
     usage = (post or {}).get("usage")
-    if not usage:
-        return ""
+    if not usage or not isinstance(usage, dict):
+        return ""   # post.json passed check_post; what it says of usage is shown only as far as it makes sense
 
     def row(label, u):
         return [esc(label), esc(human_bytes(u.get("peak_rss_bytes") or 0)), esc(seconds(u.get("user_s"))),
                 esc(seconds(u.get("system_s"))), esc(seconds(u.get("wall_s")))]
     cores = usage.get("cores", 1)
     rows = [row(f"job ({cores} core{'' if cores == 1 else 's'})", usage)]
-    rows += [row(f"slice {n}", u) for n, u in enumerate(usage.get("slices", []))]
+    slices = usage.get("slices")
+    rows += [row(f"slice {n}", u) for n, u in enumerate(slices if isinstance(slices, list) else [])
+             if isinstance(u, dict)]
     limit = f"<p>memory limit {esc(usage['mem_limit_mib'])} MiB, by {esc(usage.get('limited_by'))}</p>" \
         if usage.get("mem_limit_mib") else ""
     return "<h2>Resources used</h2>" + table(["", "peak memory", "user CPU", "system CPU", "wall"], rows) + limit
@@ -266,7 +271,7 @@ def file_page(doc, nonce, title, up, crumbs_base):
     """A file or directory of a job or of the results: `up` = (href, text)."""
     body = [f"<p>{link(*up)}</p>", f"<h1>{esc(title)}</h1>"]
     if doc["kind"] == "directory":
-        rows = [[link(f"{crumbs_base}/{quote(e['name'])}", e["name"] + ("/" if e["kind"] == "directory" else "")),
+        rows = [[link(f"{crumbs_base}/{quote_path(e['name'])}", e["name"] + ("/" if e["kind"] == "directory" else "")),
                  esc(e["kind"]), esc(human_bytes(e["size"])) if e["size"] is not None else ""]
                 for e in doc["entries"]]
         body.append(table(["name", "kind", "size"], rows, 'id="entries"'))

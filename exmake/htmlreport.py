@@ -14,9 +14,10 @@ before it. Nothing here decides freshness; the states are the build log's.
 
 import base64
 import os
+import stat
 from datetime import datetime
 
-from exmake.boarddata import BoardData, MAX_CSV_ROWS, classify, csv_rows
+from exmake.boarddata import SNIFF_BYTES, BoardData, MAX_CSV_ROWS, classify_head, csv_rows, read_at_most
 from exmake.boardhtml import (ansi_html, bar_chart, esc, human_bytes, new_nonce, page, seconds, state_span,
                               table, timeline)
 from exmake.errors import UsageError
@@ -95,30 +96,47 @@ def results(data):
         for name in sorted(filenames):
             rel = os.path.relpath(os.path.join(dirpath, name), root)
             real = data.safe_path(root, rel)
-            if real is None or not os.path.isfile(real):
+            if real is None:
                 continue
-            found.append(preview(real, rel, os.path.relpath(real, os.path.dirname(data.workdir))))
+            item = preview(data, real, rel, os.path.relpath(real, os.path.dirname(data.workdir)))
+            if item is not None:
+                found.append(item)
             if len(found) >= MAX_RESULTS:
                 return found
     return found
 
 
-def preview(real, rel, shown_target):
-    kind, mime = classify(real)
-    size = os.path.getsize(real)
-    item = {"path": rel, "target": shown_target, "kind": kind, "size": size}
-    if kind == "image" and size <= MAX_IMAGE_BYTES and mime != "image/svg+xml":
-        with open(real, "rb") as f:
-            item["data_uri"] = f"data:{mime};base64,{base64.b64encode(f.read()).decode()}"
-    elif kind in ("text", "csv"):
-        with open(real, "rb") as f:
-            text = f.read(64 << 10).decode("utf-8", "replace")
-        lines = text.splitlines()
-        item["text"] = "\n".join(lines[:PREVIEW_LINES])
-        item["more_lines"] = len(lines) > PREVIEW_LINES
-        if kind == "csv":
-            item["rows"] = csv_rows(text)[:min(PREVIEW_LINES, MAX_CSV_ROWS)]
-    return item
+def preview(data, real, rel, shown_target):
+    """The result's entry with its preview, read from one descriptor opened as the
+    board opens files (no link followed after the check); None for anything but a
+    regular file (a FIFO would hang the report) or one that cannot be read."""
+    try:
+        fd = data.open_inside(real)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        kind, mime = classify_head(real, os.pread(fd, SNIFF_BYTES, 0))
+        item = {"path": rel, "target": shown_target, "kind": kind, "size": st.st_size}
+        if kind == "image" and st.st_size <= MAX_IMAGE_BYTES and mime != "image/svg+xml":
+            item["data_uri"] = f"data:{mime};base64,{base64.b64encode(read_at_most(fd, MAX_IMAGE_BYTES)).decode()}"
+        elif kind in ("text", "csv"):
+            text = read_at_most(fd, 64 << 10).decode("utf-8", "replace")
+            lines = text.splitlines()
+            item["text"] = "\n".join(lines[:PREVIEW_LINES])
+            item["more_lines"] = len(lines) > PREVIEW_LINES
+            rows = csv_rows(text) if kind == "csv" else None
+            if rows is None:
+                item["kind"] = "text"   # not CSV after all (a field over the csv module's limit)
+            else:
+                item["rows"] = rows[:min(PREVIEW_LINES, MAX_CSV_ROWS)]
+        return item
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 # -- HTML ---------------------------------------------------------------------------------------

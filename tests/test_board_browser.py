@@ -46,10 +46,14 @@ def browser(tmp_path):
     for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 f"--user-data-dir={profile}", "--window-size=1280,1000", "--disable-dev-shm-usage"):
         options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(60)
     try:
         yield driver
+        # every page the test saw: no console error (a CSP the browser rejects, a failed load)
+        severe = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+        assert not severe, severe
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)

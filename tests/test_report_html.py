@@ -70,3 +70,52 @@ def test_report_in_the_browser_fetches_nothing_and_runs_no_job_text(browser, pro
     assert sorted(rows) == ["big built", "broken failed", "count built", "upper built"]
     assert HOSTILE not in browser.page_source or "&lt;script&gt;" in browser.page_source
     shot(browser, "report")
+
+
+def test_report_o_refuses_special_files_and_slashes_and_writes_nothing(project, tmp_path):
+    """-o naming a device node or a FIFO once replaced it with the report (as root, /dev/full);
+    a trailing slash or an unwritable directory failed naming a .tmp- file, exit 1."""
+    import os
+    import stat
+    make_project(project)
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    specials = [fifo]
+    if os.geteuid() == 0:   # a device node of our own, never one of /dev
+        device = tmp_path / "fakedev"
+        os.mknod(device, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+        specials.append(device)
+    for path in specials:
+        before = os.lstat(path)
+        result = project.run("report", "-o", str(path), expect=2)
+        assert f"-o {path}: not a regular file" in result.err and ".tmp" not in result.err
+        after = os.lstat(path)
+        assert (after.st_mode, after.st_ino, after.st_rdev) == (before.st_mode, before.st_ino, before.st_rdev)
+    result = project.run("report", "-o", "out/", expect=2)
+    assert "-o out/: names a directory" in result.err and not (project.root / "out").exists()
+    result = project.run("report", "-o", "/proc/exmake-report.html", expect=2)
+    assert "-o /proc/exmake-report.html:" in result.err and ".tmp" not in result.err
+    if os.geteuid() != 0:   # root writes in a mode 0500 directory anyway
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        result = project.run("report", "-o", str(locked / "r.html"), expect=2)
+        assert "is not writable" in result.err and not os.listdir(locked)
+    # a symlink to a regular file: the link is replaced by the report, its target left as it was
+    target = tmp_path / "target.html"
+    target.write_text("mine\n")
+    os.symlink(target, project.root / "link.html")
+    project.run("report", "-o", "link.html", expect=0)
+    assert target.read_text() == "mine\n" and not os.path.islink(project.root / "link.html")
+    assert "<h2>Failures</h2>" in (project.root / "link.html").read_text()
+    assert not [n for n in os.listdir(project.root) if ".tmp" in n]
+
+
+def test_report_previews_what_it_can_and_skips_what_it_must_not_read(project):
+    """A CSV with a field over the csv module's limit still has a preview; a FIFO is never opened."""
+    import os
+    make_project(project)
+    (project.root / "results/wide.csv").write_text("a,b\n" + "x" * 200_000 + ",1\n")   # a field over csv's limit
+    os.mkfifo(project.root / "results/pipe.txt")
+    project.run("report", "-o", "r.html", expect=0)
+    html = (project.root / "r.html").read_text()
+    assert "wide.csv" in html and "xxxxxxxx" in html and "pipe.txt" not in html
