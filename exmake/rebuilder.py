@@ -241,8 +241,12 @@ class Rebuilder:
             from exmake.urd import DEFAULT_LIST
             rows = store.newest("urd", f"{DEFAULT_LIST}\0".encode(), LOG_ENTRIES_READ) if store else []
             for _, value in reversed(rows):  # oldest first: the newest use wins
-                entry = json.loads(value)
-                for record in entry.get("jobs", {}).values():
+                try:
+                    entry = json.loads(value)
+                except ValueError:  # a damaged entry says nothing of what was used (urd checks them)
+                    continue
+                jobs = entry.get("jobs") if isinstance(entry, dict) else None
+                for record in (jobs.values() if isinstance(jobs, dict) else ()):
                     if isinstance(record, dict) and record.get("workdir") and record.get("key"):
                         self._used_before[record["key"]] = (record["jobid"], record["workdir"])
         if key not in self._used_before:

@@ -372,3 +372,19 @@ def test_corrupt_index_is_a_clear_error_with_a_recovery_that_works(project):
     import shutil
     shutil.move(str(project.root / "work/.exmake/lmdb"), str(project.root / "work/.exmake/lmdb.broken"))
     assert set(states(project.run("--json", expect=0)).values()) == {"reused"}
+
+
+def test_a_damaged_build_log_entry_does_not_stop_a_build(project):
+    """Merge of issues 15 and 17: the rebuilder reads the newest build-log entries
+    (a job used from another workdir, gone since?); one that is not JSON crashed
+    every build and the board's survey."""
+    from exmake.fs.store import Store
+    make_chain(project)
+    project.run(expect=0)
+    store = Store(str(project.root / "work/.exmake/lmdb"))
+    try:
+        store.put_many([("urd", b"default\0zz-broken", b"{not json")])
+    finally:
+        store.close()
+    project.write("a.txt", "changed\n")
+    assert states(project.run("--json", expect=0))["upper"] == "built"
